@@ -1,0 +1,47 @@
+# Roster service: `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --disable-pip-version-check -q -r requirements.txt
+	touch $@
+
+.PHONY: install
+install: $(VENV)/.installed ## Create the virtual environment and install requirements.txt
+
+.PHONY: migrate
+migrate: install ## Apply every migration to the configured database
+	$(BIN)/piccolo migrations forwards all
+
+.PHONY: run
+run: migrate ## Serve on SQLite with demo data and an admin login (http://127.0.0.1:8000)
+	@$(BIN)/python -m home.bootstrap
+	@echo "API:   http://$(HOST):$(PORT)/fetch/"
+	@echo "Admin: http://$(HOST):$(PORT)/admin/"
+	$(BIN)/uvicorn app:app --host $(HOST) --port $(PORT)
+
+.PHONY: test
+test: install ## Run the whole test suite (SQLite and PostgreSQL)
+	$(BIN)/python -m pytest
+
+.PHONY: lint
+lint: install ## Check style with ruff
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+.PHONY: clean
+clean: ## Remove the virtual environment, caches and the local SQLite database
+	rm -rf $(VENV) .pytest_cache .ruff_cache roster.sqlite roster.sqlite-*

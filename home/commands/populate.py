@@ -1,0 +1,50 @@
+"""`piccolo home populate N`: seed the roster with demo members."""
+
+from __future__ import annotations
+
+import sys
+
+from home.populate import (
+    MAX_MEMBERS,
+    MAX_PERIODS,
+    PopulateError,
+    parse_count,
+    populate_roster,
+)
+
+PROGRESS_FROM = 10_000
+
+
+async def populate(count: str, periods: str = "3", seed: str = "") -> None:
+    """Create COUNT demo members, each with --periods activity periods, in one transaction.
+
+    :param count:
+        How many members to create, from 1 to 1,000,000.
+    :param periods:
+        Activity periods per member, from 0 to 100 (default 3).
+    :param seed:
+        A whole number that makes the run reproducible (same names, zones and times that day).
+
+    """
+    try:
+        count_value = parse_count(count, name="count", low=1, high=MAX_MEMBERS)
+        periods_value = parse_count(periods, name="--periods", low=0, high=MAX_PERIODS)
+        seed_value = None if seed in ("", None) else parse_count(seed, name="--seed", low=0, high=2**63)
+    except PopulateError as error:
+        raise SystemExit(f"populate: {error}") from None
+
+    def show_progress(done: int, total: int) -> None:
+        print(f"\r  {done:,} / {total:,} members", end="", file=sys.stderr, flush=True)
+
+    result = await populate_roster(
+        count_value,
+        periods_value,
+        seed_value,
+        progress=show_progress if count_value >= PROGRESS_FROM else None,
+    )
+    if count_value >= PROGRESS_FROM:
+        print(file=sys.stderr)
+    print(
+        f"Created {result.members:,} members and {result.periods:,} activity periods "
+        f"in {result.seconds:.2f} s"
+    )

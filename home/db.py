@@ -1,0 +1,63 @@
+"""Opening, closing and writing to the database the settings chose."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+from piccolo.engine.base import Engine
+from piccolo.engine.sqlite import TransactionType
+
+from home.tables import Member
+
+logger = logging.getLogger("roster.db")
+
+
+def engine() -> Engine:
+    """The engine the tables are bound to (built in `piccolo_conf.py`)."""
+    return Member._meta.db
+
+
+def write_transaction():
+    """A transaction for writers; on SQLite it takes the write lock up front (IMMEDIATE)."""
+    db = engine()
+    if db.engine_type == "sqlite":
+        return db.transaction(transaction_type=TransactionType.immediate)
+    return db.transaction()
+
+
+async def open_database() -> None:
+    """Open the pool and prove the database answers; log and re-raise if it does not."""
+    db = engine()
+    try:
+        await db.start_connection_pool()
+        await db.run_querystring(_select_one())
+    except Exception:
+        logger.exception("cannot reach the %s database at start-up", db.engine_type)
+        raise
+    logger.info("database ready (%s)", db.engine_type)
+
+
+async def close_database() -> None:
+    """Close the pool, if the engine has one."""
+    db = engine()
+    if db.engine_type == "postgres" and getattr(db, "pool", None) is None:
+        return
+    await db.close_connection_pool()
+
+
+@asynccontextmanager
+async def database_lifespan(_app: object) -> AsyncIterator[None]:
+    """Litestar lifespan: the pool lives exactly as long as the app."""
+    await open_database()
+    try:
+        yield
+    finally:
+        await close_database()
+
+
+def _select_one():
+    from piccolo.querystring import QueryString
+
+    return QueryString("SELECT 1")

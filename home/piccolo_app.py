@@ -1,0 +1,22 @@
+"""The `home` Piccolo app: its tables, its migrations and its CLI tasks."""
+
+from pathlib import Path
+
+from piccolo.conf.apps import AppConfig, Command
+
+from home.commands.ensure_admin import ensure_admin
+from home.commands.populate import populate
+from home.tables import ActivityPeriod, Member
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "piccolo_migrations"
+
+APP_CONFIG = AppConfig(
+    app_name="home",
+    migrations_folder_path=str(MIGRATIONS_DIR),
+    table_classes=[Member, ActivityPeriod],
+    migration_dependencies=[],
+    commands=[
+        Command(callable=populate, aliases=["seed"]),
+        Command(callable=ensure_admin),
+    ],
+)

@@ -1,0 +1,44 @@
+"""Rules for valid members and periods, shared by the admin, the CLI and the API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import lru_cache
+from zoneinfo import available_timezones
+
+from home.tables import NAME_MAX_LENGTH, TZ_MAX_LENGTH
+
+
+@lru_cache(maxsize=1)
+def known_zones() -> frozenset[str]:
+    """Every IANA zone name Python's `zoneinfo` knows, e.g. `Asia/Kolkata`."""
+    return frozenset(zone for zone in available_timezones() if len(zone) <= TZ_MAX_LENGTH)
+
+
+def check_real_name(real_name: object) -> str:
+    """Return the name, or raise ValueError saying what is allowed."""
+    if not isinstance(real_name, str) or not real_name.strip():
+        raise ValueError("real_name must not be empty")
+    if len(real_name) > NAME_MAX_LENGTH:
+        raise ValueError(
+            f"real_name is {len(real_name)} characters long; the limit is {NAME_MAX_LENGTH}"
+        )
+    return real_name
+
+
+def check_tz(tz: object) -> str:
+    """Return the zone, or raise ValueError naming the problem."""
+    if not isinstance(tz, str) or tz not in known_zones():
+        raise ValueError(
+            f"tz {tz!r} is not a known IANA time zone; use a name like 'Asia/Kolkata' or 'US/Pacific'"
+        )
+    return tz
+
+
+def check_period(start_time: datetime, end_time: datetime) -> None:
+    """Raise ValueError unless the period ends at or after its start."""
+    if end_time < start_time:
+        raise ValueError(
+            f"end_time ({end_time.isoformat()}) is before start_time ({start_time.isoformat()}); "
+            "a period must end at or after its start"
+        )
