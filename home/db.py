@@ -31,7 +31,8 @@ async def open_database() -> None:
     """Open the pool and prove the database answers; log and re-raise if it does not."""
     db = engine()
     try:
-        await db.start_connection_pool()
+        if db.engine_type == "postgres":
+            await db.start_connection_pool()
         await db.run_querystring(_select_one())
     except Exception:
         logger.exception("cannot reach the %s database at start-up", db.engine_type)
@@ -42,9 +43,8 @@ async def open_database() -> None:
 async def close_database() -> None:
     """Close the pool, if the engine has one."""
     db = engine()
-    if db.engine_type == "postgres" and getattr(db, "pool", None) is None:
-        return
-    await db.close_connection_pool()
+    if db.engine_type == "postgres" and db.pool is not None:
+        await db.close_connection_pool()
 
 
 @asynccontextmanager
