@@ -1,0 +1,51 @@
+"""`piccolo home ensure_admin`: the run command always leaves a working admin login."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from piccolo.apps.user.tables import BaseUser
+
+PROJECT = Path(__file__).resolve().parent.parent
+PICCOLO = str(Path(sys.executable).parent / "piccolo")
+
+
+def ensure_admin(env: dict[str, str], **extra: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in env.items() if k not in ("ADMIN_USERNAME", "ADMIN_PASSWORD")}
+    env.update(extra)
+    return subprocess.run(
+        [PICCOLO, "home", "ensure_admin"], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+async def test_ensure_admin_creates_admin_with_printed_random_password(db, cli_env):
+    result = ensure_admin(cli_env)
+    assert result.returncode == 0, result.stderr
+    match = re.search(r"username: admin\s+password: (\S+)", result.stdout)
+    assert match, result.stdout
+    assert await BaseUser.login("admin", match.group(1)) is not None
+    user = await BaseUser.objects().get(BaseUser.username == "admin")
+    assert user.admin and user.active
+
+
+async def test_ensure_admin_prints_the_password_only_once(db, cli_env):
+    first = ensure_admin(cli_env)
+    second = ensure_admin(cli_env)
+    assert "password:" in first.stdout
+    assert "password:" not in second.stdout
+    assert "exists" in second.stdout
+    assert await BaseUser.count() == 1
+
+
+async def test_ensure_admin_uses_credentials_from_environment(db, cli_env):
+    result = ensure_admin(cli_env, ADMIN_USERNAME="ops", ADMIN_PASSWORD="correct-horse-battery")
+    assert result.returncode == 0, result.stderr
+    assert "correct-horse-battery" not in result.stdout
+    assert await BaseUser.login("ops", "correct-horse-battery") is not None
+    rotated = ensure_admin(cli_env, ADMIN_USERNAME="ops", ADMIN_PASSWORD="another-long-secret")
+    assert rotated.returncode == 0, rotated.stderr
+    assert await BaseUser.login("ops", "another-long-secret") is not None
+    assert await BaseUser.count() == 1
