@@ -48,7 +48,9 @@ class AdminActivityPeriod(ActivityPeriod, tablename="activity_period"):
     """The period table as the admin shows it, with the database-computed duration."""
 
     member = ForeignKey(references=AdminMember, null=False, on_delete=OnDelete.cascade, index=True)
-    start_time = Timestamptz(null=False, help_text="When the member logged in (shown in your zone).")
+    start_time = Timestamptz(
+        null=False, help_text="When the member logged in (shown in your zone)."
+    )
     end_time = Timestamptz(
         null=False, help_text="When the member logged out; not before the start."
     )
@@ -65,7 +67,8 @@ ADMIN_TABLES = (AdminMember, AdminActivityPeriod)
 def _refuse(column: str, error: ValueError) -> HTTPException:
     """A 422 the admin's form shows as `<column> field - <message>`, like its own validation."""
     return HTTPException(
-        status_code=422, detail=[{"loc": ["body", column], "msg": str(error), "type": "value_error"}]
+        status_code=422,
+        detail=[{"loc": ["body", column], "msg": str(error), "type": "value_error"}],
     )
 
 
@@ -166,6 +169,7 @@ PERIOD_CONFIG = TableConfig(
     ],
     validators=Validators(put_single=[refuse_put]),
 )
+
 
 def build_admin():
     """The admin ASGI app; call once per process."""

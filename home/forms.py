@@ -1,4 +1,4 @@
-"""Admin forms: "Generate demo members" runs the same code, with the same limits, as `piccolo home populate`."""
+"""Admin forms: "Generate demo members" runs `piccolo home populate`'s code, with its limits."""
 
 from __future__ import annotations
 
@@ -12,14 +12,16 @@ from home.populate import MAX_MEMBERS, MAX_PERIODS, parse_count, populate_roster
 class DemoMembers(BaseModel):
     """What the form asks for; the limits are checked by `parse_count`, as on the command line."""
 
-    count: int = Field(default=10, description=f"How many members to create, from 1 to {MAX_MEMBERS:,}.")
+    count: int = Field(
+        default=10, description=f"How many members to create, from 1 to {MAX_MEMBERS:,}."
+    )
     periods: int = Field(
         default=3, description=f"Activity periods per member, from 0 to {MAX_PERIODS}."
     )
 
 
 async def generate_demo_members(request: Request, data: DemoMembers) -> str:
-    """Create the demo members in one transaction; a bad count is refused before anything is written."""
+    """Create the members in one transaction; a bad count is refused before anything is written."""
     count = parse_count(data.count, name="count", low=1, high=MAX_MEMBERS)
     periods = parse_count(data.periods, name="periods", low=0, high=MAX_PERIODS)
     result = await populate_roster(count, periods)

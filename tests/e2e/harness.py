@@ -19,7 +19,7 @@ import httpx
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 BIN_DIR = Path(sys.executable).parent
 ADMIN_USERNAME = "e2e-admin"
-ADMIN_PASSWORD = "e2e-password-7f3a"  # noqa: S105 - a throwaway user in a throwaway database
+ADMIN_PASSWORD = "e2e-password-7f3a"
 
 # Flags Chromium needs in a container on a closed network: no sandbox (no user namespaces),
 # no GPU, and none of the background calls home that would hang or slow it down.
@@ -122,7 +122,16 @@ def live_server(directory: Path | None = None) -> Iterator[LiveServer]:
         log = directory / "server.log"
         log_file = stack.enter_context(log.open("w"))
         process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "app:app", "--host", "127.0.0.1", "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "app:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
             cwd=PROJECT_DIR,
             env=env,
             stdout=log_file,
@@ -138,7 +147,9 @@ def _wait_until_up(server: LiveServer, process: subprocess.Popen, timeout: float
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"the server exited with {process.returncode}:\n{server.log.read_text()}")
+            raise RuntimeError(
+                f"the server exited with {process.returncode}:\n{server.log.read_text()}"
+            )
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(f"{server.url}/fetch/", timeout=2).status_code == 200:
                 return

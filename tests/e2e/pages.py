@@ -79,7 +79,9 @@ class RowListingPage:
         self.wait()
 
     def wait(self) -> None:
-        expect(self.page.get_by_text(re.compile(r"^(Showing \d+ of|No results found)"))).to_be_visible()
+        expect(
+            self.page.get_by_text(re.compile(r"^(Showing \d+ of|No results found)"))
+        ).to_be_visible()
 
     def row_texts(self) -> list[str]:
         return [" | ".join(text.split("\t")) for text in self.rows.all_inner_texts()]

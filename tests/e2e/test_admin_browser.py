@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
@@ -20,7 +20,7 @@ from tests.e2e.pages import (
     RowListingPage,
 )
 
-START = datetime(2021, 3, 4, 9, 15, tzinfo=timezone.utc)
+START = datetime(2021, 3, 4, 9, 15, tzinfo=UTC)
 
 
 def unique_name(prefix: str) -> str:
