@@ -41,9 +41,11 @@ def server(chromium_path, tmp_path_factory) -> Iterator[LiveServer]:
         yield running
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an event loop marked as running while it is open,
+# which would stop pytest-asyncio from running the async tests collected after this package.
+@pytest.fixture(scope="module")
 def browser(chromium_path):
-    """One headless Chromium for the whole session."""
+    """One headless Chromium per test module."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -60,7 +62,7 @@ def _context(browser, **kwargs):
     return context
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def admin_session(browser, server) -> dict:
     """Cookies of one admin login, reused so the tests stay inside the login rate limit."""
     context = _context(browser)
