@@ -49,7 +49,15 @@ def bind(engine) -> None:
     from home.admin import ADMIN_TABLES
 
     piccolo_conf.DB = engine
-    tables = {*all_tables(), *ADMIN_TABLES, Member, ActivityPeriod, BaseUser, SessionsBase, Migration}
+    tables = {
+        *all_tables(),
+        *ADMIN_TABLES,
+        Member,
+        ActivityPeriod,
+        BaseUser,
+        SessionsBase,
+        Migration,
+    }
     for table in tables:
         table._meta.db = engine
 
