@@ -179,11 +179,27 @@ class MemberPage:
         self.save_button = page.locator('button[data-uitest="save_button"]')
         self.show_references = page.get_by_text("Show referencing tables")
         self.periods_link = page.locator("ul.related_tables a", has_text="member")
+        self.drop_down_button = page.locator("a[data-uitest=drop_down_button]")
+        self.delete_button = page.locator("a[data-uitest=delete_row_button]")
 
     def reset(self) -> None:
         self.page.goto(self.url)
         self.page.reload()
         expect(self.save_button).to_be_visible()
+
+    def delete(self) -> str:
+        """Delete the member, accepting the admin's confirmation; return what it asked."""
+        asked: list[str] = []
+
+        def accept(dialog) -> None:
+            asked.append(dialog.message)
+            dialog.accept()
+
+        self.page.once("dialog", accept)
+        self.drop_down_button.click()
+        with self.page.expect_response(lambda r: r.request.method == "DELETE"):
+            self.delete_button.click()
+        return asked[0]
 
     def open_periods(self) -> None:
         """Follow the link to this member's activity periods."""

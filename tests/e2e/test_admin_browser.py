@@ -149,6 +149,27 @@ def test_end_before_start_is_refused_with_visible_message(page: Page, server: Li
     assert fetched_member(server, name)["activity"] == []
 
 
+def test_deleting_a_member_asks_first_and_removes_their_periods(page: Page, server: LiveServer):
+    """Make sure deleting a member is confirmed first and takes their periods with them."""
+    name = unique_name("DELETE")
+    member_id = create_member(page, server, name, "UTC")
+    add = AddPeriodPage(page, server.admin_url)
+    add.reset()
+    add.choose_member(name)
+    add.set_time("Start Time", START)
+    add.set_time("End Time", START + timedelta(hours=1))
+    assert add.submit().status == 201
+
+    member_page = MemberPage(page, server.admin_url, member_id)
+    member_page.reset()
+    assert member_page.delete() == "Are you sure you want to delete this row?"
+    assert fetched_member(server, name) is None
+    periods = page.request.get(
+        f"{server.admin_url}/api/tables/activity_period/count/", params={"member": member_id}
+    )
+    assert periods.json()["count"] == 0
+
+
 def test_member_with_empty_name_is_refused_with_visible_message(page: Page, server: LiveServer):
     """Make sure a member without a name is refused with a message and not stored."""
     before = len(server.fetch()["members"])
