@@ -21,11 +21,12 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from home.forms import DEMO_MEMBERS_FORM
-from home.tables import TZ_MAX_LENGTH, ActivityPeriod, Member
+from home.tables import NAME_MAX_LENGTH, TZ_MAX_LENGTH, ActivityPeriod, Member
 from home.validation import check_period, check_real_name, check_tz, known_zones
 
 SITE_NAME = "Roster Admin"
 MENU_GROUP = "Roster"
+FORM_NAME_LENGTH = 10 * NAME_MAX_LENGTH
 
 # Piccolo Admin renders a column with `choices` as a drop-down, in the form and in the filter.
 TimeZone = Enum(  # type: ignore[misc]
@@ -36,6 +37,9 @@ TimeZone = Enum(  # type: ignore[misc]
 class AdminMember(Member, tablename="member"):
     """The member table as the admin shows it: the zone is picked from the known zones."""
 
+    # Wider than the stored column on purpose: Piccolo would refuse a long name with pydantic's
+    # raw error text; letting it through to `member_pre_save` gives the form our own message.
+    real_name = Varchar(length=FORM_NAME_LENGTH, null=False, index=True)
     tz = Varchar(
         length=TZ_MAX_LENGTH,
         null=False,

@@ -181,6 +181,19 @@ def test_member_with_empty_name_is_refused_with_visible_message(page: Page, serv
     assert len(server.fetch()["members"]) == before
 
 
+def test_member_with_over_long_name_is_refused_with_visible_message(page: Page, server: LiveServer):
+    """Make sure a member name over 100 characters is refused with a message and not stored."""
+    before = len(server.fetch()["members"])
+    add = AddMemberPage(page, server.admin_url)
+    add.reset()
+    add.fill("N" * 101, "UTC")
+    assert add.submit().status == 422
+    assert add.errors.texts() == [
+        "real_name field - real_name is 101 characters long; the limit is 100"
+    ]
+    assert len(server.fetch()["members"]) == before
+
+
 def test_demo_form_creates_members(page: Page, server: LiveServer):
     """Make sure "Generate demo members" adds members with periods, as the CLI does."""
     before = len(server.fetch()["members"])
