@@ -53,7 +53,8 @@ class AdminActivityPeriod(ActivityPeriod, tablename="activity_period"):
 
     member = ForeignKey(references=AdminMember, null=False, on_delete=OnDelete.cascade, index=True)
     start_time = Timestamptz(
-        null=False, help_text="When the member logged in (shown in your zone)."
+        null=False,
+        help_text="When the member logged in; give the zone the time is in (stored in UTC).",
     )
     end_time = Timestamptz(
         null=False, help_text="When the member logged out; not before the start."
