@@ -37,6 +37,7 @@ DEMO_MEMBERS_FORM = FormConfig(
     endpoint=generate_demo_members,
     description=(
         "Adds random members (10 capital letters, a random valid zone), each with periods in the "
-        "past 30 days, exactly like `piccolo home populate COUNT --periods=N`."
+        "past 30 days, in one transaction: the same code and limits as the command "
+        "piccolo home populate COUNT --periods=N."
     ),
 )

@@ -266,6 +266,8 @@ async def test_edit_period_updates_its_duration(admin):
     assert response.status_code == 200, response.text
     [row] = (await admin.get("/tables/activity_period/")).json()["rows"]
     assert row["duration"] == "PT3H"
+    [fetched] = (await admin.http.get("/fetch/")).json()["members"]
+    assert fetched["activity"][0]["end_time"] == "March 04 2021 12:15"
 
 
 async def test_delete_member_removes_their_periods(admin):
