@@ -34,8 +34,12 @@ run: migrate ## Serve on SQLite with demo data and an admin login (http://127.0.
 	$(BIN)/uvicorn app:app --host $(HOST) --port $(PORT)
 
 .PHONY: test
-test: install ## Run the whole test suite (SQLite and PostgreSQL)
+test: install ## Run the whole test suite (SQLite, PostgreSQL and the admin in Chromium)
 	$(BIN)/python -m pytest
+
+.PHONY: screenshots
+screenshots: install ## Refresh the admin screenshots in docs/ (real server + Debian's Chromium)
+	$(BIN)/python -m tests.e2e.screenshots
 
 .PHONY: lint
 lint: install ## Check style with ruff

@@ -1,98 +1,186 @@
-"""Piccolo Admin for the roster, built once at import time."""
+"""Piccolo Admin for the roster, built once at import time.
+
+The admin edits the same two tables as the rest of the service, seen through admin-only
+subclasses: `AdminMember` offers the time zone as a list of valid zones, and
+`AdminActivityPeriod` shows the database-computed `duration` column (see the migration
+`computed activity_period.duration`), which the app's own tables never write.
+"""
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any
 
+from piccolo.columns import ForeignKey, Interval, OnDelete, Timestamptz, Varchar
+from piccolo.columns.choices import Choice
 from piccolo_admin.endpoints import TableConfig, create_admin
+from piccolo_api.crud.endpoints import OrderBy, PiccoloCRUD
 from piccolo_api.crud.hooks import Hook, HookType
+from piccolo_api.crud.validators import Validators
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 
-from home.tables import ActivityPeriod, Member
-from home.validation import check_period, check_real_name, check_tz
+from home.forms import DEMO_MEMBERS_FORM
+from home.tables import NAME_MAX_LENGTH, TZ_MAX_LENGTH, ActivityPeriod, Member
+from home.validation import check_period, check_real_name, check_tz, known_zones
 
 SITE_NAME = "Roster Admin"
+MENU_GROUP = "Roster"
+FORM_NAME_LENGTH = 10 * NAME_MAX_LENGTH
+
+# Piccolo Admin renders a column with `choices` as a drop-down, in the form and in the filter.
+TimeZone = Enum(  # type: ignore[misc]
+    "TimeZone", [(zone, Choice(value=zone, display_name=zone)) for zone in sorted(known_zones())]
+)
 
 
-def _refuse(error: ValueError) -> HTTPException:
-    return HTTPException(status_code=400, detail=str(error))
+class AdminMember(Member, tablename="member"):
+    """The member table as the admin shows it: the zone is picked from the known zones."""
+
+    # Wider than the stored column on purpose: Piccolo would refuse a long name with pydantic's
+    # raw error text; letting it through to `member_pre_save` gives the form our own message.
+    real_name = Varchar(length=FORM_NAME_LENGTH, null=False, index=True)
+    tz = Varchar(
+        length=TZ_MAX_LENGTH,
+        null=False,
+        choices=TimeZone,
+        help_text="An IANA time zone, e.g. Asia/Kolkata.",
+    )
 
 
-async def member_pre_save(row: Member) -> Member:
+class AdminActivityPeriod(ActivityPeriod, tablename="activity_period"):
+    """The period table as the admin shows it, with the database-computed duration."""
+
+    member = ForeignKey(references=AdminMember, null=False, on_delete=OnDelete.cascade, index=True)
+    start_time = Timestamptz(
+        null=False,
+        help_text="When the member logged in; give the zone the time is in (stored in UTC).",
+    )
+    end_time = Timestamptz(
+        null=False, help_text="When the member logged out; not before the start."
+    )
+    duration = Interval(
+        null=True,
+        default=None,
+        help_text="Worked out by the database from start and end; a value typed here is ignored.",
+    )
+
+
+ADMIN_TABLES = (AdminMember, AdminActivityPeriod)
+
+
+def _refuse(column: str, error: ValueError) -> HTTPException:
+    """A 422 the admin's form shows as `<column> field - <message>`, like its own validation."""
+    return HTTPException(
+        status_code=422,
+        detail=[{"loc": ["body", column], "msg": str(error), "type": "value_error"}],
+    )
+
+
+def _name(column: Any) -> str:
+    return column._meta.name if hasattr(column, "_meta") else str(column)
+
+
+async def member_pre_save(row: AdminMember) -> AdminMember:
     """Refuse a new member whose name or zone is invalid."""
-    try:
-        check_real_name(row.real_name)
-        check_tz(row.tz)
-    except ValueError as error:
-        raise _refuse(error) from None
+    _check_member({"real_name": row.real_name, "tz": row.tz})
     return row
 
 
 async def member_pre_patch(row_id: Any, values: dict[Any, Any]) -> dict[Any, Any]:
     """Refuse an edit that would make the member's name or zone invalid."""
-    try:
-        for column, value in values.items():
-            name = getattr(column, "_meta").name if hasattr(column, "_meta") else column
-            if name == "real_name":
-                check_real_name(value)
-            elif name == "tz":
-                check_tz(value)
-    except ValueError as error:
-        raise _refuse(error) from None
+    _check_member({_name(column): value for column, value in values.items()})
     return values
 
 
-async def period_pre_save(row: ActivityPeriod) -> ActivityPeriod:
-    """Refuse a new period that ends before it starts."""
-    try:
-        check_period(row.start_time, row.end_time)
-    except ValueError as error:
-        raise _refuse(error) from None
-    return row
+def _check_member(values: dict[str, Any]) -> None:
+    checks = {"real_name": check_real_name, "tz": check_tz}
+    for column, check in checks.items():
+        if column in values:
+            try:
+                check(values[column])
+            except ValueError as error:
+                raise _refuse(column, error) from None
+
+
+async def period_pre_save(row: AdminActivityPeriod) -> ActivityPeriod:
+    """Refuse a new period that ends before it starts; save it without the computed duration."""
+    _check_period(row.start_time, row.end_time)
+    return ActivityPeriod(member=row.member, start_time=row.start_time, end_time=row.end_time)
 
 
 async def period_pre_patch(row_id: Any, values: dict[Any, Any]) -> dict[Any, Any]:
     """Refuse an edit that would leave the period ending before it starts."""
-    current = await ActivityPeriod.select(ActivityPeriod.start_time, ActivityPeriod.end_time).where(
-        ActivityPeriod.id == row_id
-    ).first()
-    if current is None:
-        return values
-    merged = dict(current)
-    for column, value in values.items():
-        name = column._meta.name if hasattr(column, "_meta") else column
-        merged[name] = value
-    try:
-        check_period(merged["start_time"], merged["end_time"])
-    except ValueError as error:
-        raise _refuse(error) from None
+    values = {column: value for column, value in values.items() if _name(column) != "duration"}
+    current = (
+        await ActivityPeriod.select(ActivityPeriod.start_time, ActivityPeriod.end_time)
+        .where(ActivityPeriod.id == row_id)
+        .first()
+    )
+    if current is not None:
+        merged = {**current, **{_name(column): value for column, value in values.items()}}
+        _check_period(merged["start_time"], merged["end_time"])
     return values
 
 
+def _check_period(start_time: Any, end_time: Any) -> None:
+    if start_time is None or end_time is None:
+        return  # The column's own NOT NULL refuses this with its own message.
+    try:
+        check_period(start_time, end_time)
+    except ValueError as error:
+        raise _refuse("end_time", error) from None
+
+
+async def refuse_put(piccolo_crud: PiccoloCRUD, request: Request) -> None:
+    """PUT skips Piccolo's hooks, so only PATCH (what the admin UI sends) may change rows."""
+    raise HTTPException(status_code=405, detail="Use PATCH to change a row; PUT is not supported.")
+
+
 MEMBER_CONFIG = TableConfig(
-    Member,
-    visible_columns=[Member.real_name, Member.tz],
-    visible_filters=[Member.real_name, Member.tz],
+    AdminMember,
+    visible_columns=[AdminMember.real_name, AdminMember.tz],
+    visible_filters=[AdminMember.real_name, AdminMember.tz],
+    link_column=AdminMember.real_name,
+    order_by=[OrderBy(AdminMember.real_name), OrderBy(AdminMember.id)],
+    menu_group=MENU_GROUP,
     hooks=[
         Hook(hook_type=HookType.pre_save, callable=member_pre_save),
         Hook(hook_type=HookType.pre_patch, callable=member_pre_patch),
     ],
+    validators=Validators(put_single=[refuse_put]),
 )
 
 PERIOD_CONFIG = TableConfig(
-    ActivityPeriod,
-    visible_columns=[ActivityPeriod.member, ActivityPeriod.start_time, ActivityPeriod.end_time],
-    visible_filters=[ActivityPeriod.member, ActivityPeriod.start_time, ActivityPeriod.end_time],
+    AdminActivityPeriod,
+    visible_columns=[
+        AdminActivityPeriod.member,
+        AdminActivityPeriod.start_time,
+        AdminActivityPeriod.end_time,
+        AdminActivityPeriod.duration,
+    ],
+    visible_filters=[
+        AdminActivityPeriod.member,
+        AdminActivityPeriod.start_time,
+        AdminActivityPeriod.end_time,
+    ],
+    link_column=AdminActivityPeriod.start_time,
+    order_by=[OrderBy(AdminActivityPeriod.start_time, ascending=False)],
+    time_resolution={AdminActivityPeriod.start_time: 60, AdminActivityPeriod.end_time: 60},
+    menu_group=MENU_GROUP,
     hooks=[
         Hook(hook_type=HookType.pre_save, callable=period_pre_save),
         Hook(hook_type=HookType.pre_patch, callable=period_pre_patch),
     ],
+    validators=Validators(put_single=[refuse_put]),
 )
 
 
 def build_admin():
     """The admin ASGI app; call once per process."""
-    return create_admin(tables=[MEMBER_CONFIG, PERIOD_CONFIG], site_name=SITE_NAME)
+    return create_admin(
+        tables=[MEMBER_CONFIG, PERIOD_CONFIG], forms=[DEMO_MEMBERS_FORM], site_name=SITE_NAME
+    )
 
 
 ADMIN = build_admin()

@@ -46,8 +46,19 @@ def all_tables():
 
 def bind(engine) -> None:
     """Point piccolo_conf and every table at `engine`."""
+    from home.admin import ADMIN_TABLES
+
     piccolo_conf.DB = engine
-    for table in {*all_tables(), Member, ActivityPeriod, BaseUser, SessionsBase, Migration}:
+    tables = {
+        *all_tables(),
+        *ADMIN_TABLES,
+        Member,
+        ActivityPeriod,
+        BaseUser,
+        SessionsBase,
+        Migration,
+    }
+    for table in tables:
         table._meta.db = engine
 
 
