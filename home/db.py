@@ -9,6 +9,7 @@ from typing import AsyncIterator
 from piccolo.engine.base import Engine
 from piccolo.engine.sqlite import TransactionType
 
+from home.settings import settings
 from home.tables import Member
 
 logger = logging.getLogger("roster.db")
@@ -31,7 +32,10 @@ async def open_database() -> None:
     """Open the pool and prove the database answers; log and re-raise if it does not."""
     db = engine()
     try:
-        await db.start_connection_pool()
+        if db.engine_type == "postgres":
+            await db.start_connection_pool(min_size=1, max_size=settings.db_pool_size)
+        else:
+            await db.start_connection_pool()
         await db.run_querystring(_select_one())
     except Exception:
         logger.exception("cannot reach the %s database at start-up", db.engine_type)
