@@ -33,7 +33,8 @@ async def open_database() -> None:
     db = engine()
     try:
         if db.engine_type == "postgres":
-            await db.start_connection_pool(min_size=1, max_size=settings.db_pool_size)
+            # No floor: asyncpg would log a traceback per failed refill while the server is down.
+            await db.start_connection_pool(min_size=0, max_size=settings.db_pool_size)
         else:
             await db.start_connection_pool()
         await db.run_querystring(_select_one())
