@@ -8,7 +8,12 @@ import sqlite3
 import asyncpg
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
+from starlette.requests import ClientDisconnect
 
 logger = logging.getLogger("roster.errors")
 
@@ -67,6 +72,10 @@ def http_error(_request: Request, exc: HTTPException) -> Response:
 
 def unexpected_error(request: Request, exc: Exception) -> Response:
     """Log the failure with its trace; tell the client only that it happened."""
+    if isinstance(exc, ClientDisconnect):
+        # The client left mid-body, or home.limits cut an oversized body short: not our failure.
+        logger.info("client stopped sending on %s %s", request.method, request.url.path)
+        return Response({"ok": False, "error": "incomplete request body"}, status_code=HTTP_400_BAD_REQUEST)
     if is_database_unavailable(exc):
         logger.error(
             "database unavailable on %s %s: %s: %s",

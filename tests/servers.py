@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -93,12 +95,21 @@ class Server:
 
 
 def raw_request(port: int, data: bytes, timeout: float = 10) -> tuple[int, bytes]:
-    """Send raw bytes; return the status code and the whole response."""
+    """Send raw bytes; return the status code and the response (read while still sending)."""
+
+    def send_all(connection: socket.socket) -> None:
+        # The server may answer and close before reading everything (e.g. a 413).
+        with contextlib.suppress(OSError):
+            connection.sendall(data)
+
+    chunks = []
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as connection:
-        connection.sendall(data)
-        chunks = []
-        while chunk := connection.recv(65536):
-            chunks.append(chunk)
+        sender = threading.Thread(target=send_all, args=(connection,), daemon=True)
+        sender.start()
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := connection.recv(65536):
+                chunks.append(chunk)
+        sender.join(timeout)
     response = b"".join(chunks)
     status = int(response.split(b" ", 2)[1]) if response.startswith(b"HTTP/") else 0
     return status, response
