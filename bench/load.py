@@ -16,7 +16,6 @@ import json
 import os
 import secrets
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -73,7 +72,12 @@ async def reader(http: httpx.AsyncClient, stats: Stats, deadline: float, token: 
 
 
 async def writer(
-    http: httpx.AsyncClient, stats: Stats, deadline: float, interval: float, user: str, password: str
+    http: httpx.AsyncClient,
+    stats: Stats,
+    deadline: float,
+    interval: float,
+    user: str,
+    password: str,
 ) -> list[str]:
     """Log in to the admin and add one member every `interval` seconds; return the names stored."""
     page = await http.get("/admin/", headers=PROXY)
@@ -123,7 +127,9 @@ def start_server(env: dict[str, str], log_dir: Path, members: int) -> subprocess
     for step in steps:
         subprocess.run([python, *step], cwd=PROJECT_DIR, env=env, check=True, capture_output=True)
     with (log_dir / "access.log").open("wb") as out, (log_dir / "server.log").open("wb") as err:
-        return subprocess.Popen([python, "-m", "home.serve"], cwd=PROJECT_DIR, env=env, stdout=out, stderr=err)
+        return subprocess.Popen(
+            [python, "-m", "home.serve"], cwd=PROJECT_DIR, env=env, stdout=out, stderr=err
+        )
 
 
 async def wait_ready(url: str, process: subprocess.Popen, log_dir: Path) -> None:
@@ -175,7 +181,9 @@ async def main(args: argparse.Namespace) -> int:
         process = start_server(env, log_dir, args.members)
         await wait_ready(url, process, log_dir)
         reads, writes = Stats(), Stats()
-        limits = httpx.Limits(max_connections=args.readers + 4, max_keepalive_connections=args.readers + 4)
+        limits = httpx.Limits(
+            max_connections=args.readers + 4, max_keepalive_connections=args.readers + 4
+        )
         async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as http:
             started = time.monotonic()
             deadline = started + args.seconds
@@ -196,20 +204,28 @@ async def main(args: argparse.Namespace) -> int:
         connection = await asyncpg.connect(admin_url)
         await connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         await connection.close()
-    logged = [json.loads(line) for line in (log_dir / "access.log").read_text().splitlines() if line]
+    logged = [
+        json.loads(line) for line in (log_dir / "access.log").read_text().splitlines() if line
+    ]
     server_errors = sum(1 for line in logged if line["status"] >= 500)
     pids = {line["pid"] for line in logged}
     total_errors = len(reads.errors) + len(writes.errors)
-    print(f"load: {args.seconds:.0f} s, {args.readers} readers + 1 admin writer "
-          f"(every {args.write_interval * 1000:.0f} ms), {args.workers} workers, PostgreSQL, "
-          f"{args.members} members x 3 periods to start, FETCH_TOKEN {'on' if token else 'off'}")
+    print(
+        f"load: {args.seconds:.0f} s, {args.readers} readers + 1 admin writer "
+        f"(every {args.write_interval * 1000:.0f} ms), {args.workers} workers, PostgreSQL, "
+        f"{args.members} members x 3 periods to start, FETCH_TOKEN {'on' if token else 'off'}"
+    )
     print(reads.line("reads", elapsed))
     print(writes.line("writes", elapsed))
-    print(f"total   {len(reads.latencies) + len(writes.latencies):>7} requests served, "
-          f"{total_errors} errors; server access log: {len(logged)} lines from {len(pids)} workers, "
-          f"{server_errors} 5xx")
-    print(f"writes  {len(acknowledged)} acknowledged, {len(acknowledged) - len(missing)} present "
-          f"afterwards, {len(missing)} missing")
+    print(
+        f"total   {len(reads.latencies) + len(writes.latencies):>7} requests served, "
+        f"{total_errors} errors; server access log: {len(logged)} lines from {len(pids)} workers, "
+        f"{server_errors} 5xx"
+    )
+    print(
+        f"writes  {len(acknowledged)} acknowledged, {len(acknowledged) - len(missing)} present "
+        f"afterwards, {len(missing)} missing"
+    )
     for error in (reads.errors + writes.errors)[:5]:
         print("  error:", error)
     return 1 if total_errors or missing or server_errors else 0
@@ -227,7 +243,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--token", action="store_true", help="set FETCH_TOKEN and send it")
     parser.add_argument(
         "--pg-url",
-        default=os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+        default=os.environ.get(
+            "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
         help="a server where a throw-away database may be created and dropped",
     )
     return parser.parse_args()

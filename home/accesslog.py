@@ -8,7 +8,7 @@ import os
 import re
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -52,7 +52,10 @@ class AccessLog:
                 status = message["status"]
                 message = {
                     **message,
-                    "headers": [*message.get("headers", []), (b"x-request-id", request_id.encode())],
+                    "headers": [
+                        *message.get("headers", []),
+                        (b"x-request-id", request_id.encode()),
+                    ],
                 }
             elif message["type"] == "http.response.body":
                 sent += len(message.get("body", b""))
@@ -66,7 +69,7 @@ class AccessLog:
         finally:
             client = scope.get("client")
             record = {
-                "ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+                "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
                 "pid": os.getpid(),
                 "request_id": request_id,
                 "client": client[0] if client else None,

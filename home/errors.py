@@ -75,11 +75,16 @@ def unexpected_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, ClientDisconnect):
         # The client left mid-body, or home.limits cut an oversized body short: not our failure.
         logger.info("client stopped sending on %s %s", request.method, request.url.path)
-        return Response({"ok": False, "error": "incomplete request body"}, status_code=HTTP_400_BAD_REQUEST)
+        return Response(
+            {"ok": False, "error": "incomplete request body"}, status_code=HTTP_400_BAD_REQUEST
+        )
     if is_database_unavailable(exc):
         logger.error(
             "database unavailable on %s %s: %s: %s",
-            request.method, request.url.path, type(exc).__name__, exc,
+            request.method,
+            request.url.path,
+            type(exc).__name__,
+            exc,
         )
         return database_unavailable_response(exc)
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)

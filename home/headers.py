@@ -7,7 +7,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 COMMON = (
     (b"x-content-type-options", b"nosniff"),
-    # same-origin keeps Origin/Referer on the admin's own POSTs, which its CSRF check needs on HTTPS.
+    # same-origin keeps Origin on the admin's own POSTs, which its CSRF check needs on HTTPS.
     (b"referrer-policy", b"same-origin"),
     (b"x-frame-options", b"DENY"),
     (b"cross-origin-opener-policy", b"same-origin"),

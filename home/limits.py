@@ -48,7 +48,9 @@ class RequestLimits:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        url_bytes = len(scope.get("raw_path") or scope["path"].encode()) + len(scope["query_string"])
+        url_bytes = len(scope.get("raw_path") or scope["path"].encode()) + len(
+            scope["query_string"]
+        )
         if url_bytes > MAX_URL_BYTES:
             await send_error(
                 send, 414, f"the URL is {url_bytes:,} bytes long; the limit is {MAX_URL_BYTES:,}"
@@ -59,7 +61,7 @@ class RequestLimits:
             await send_error(
                 send,
                 431,
-                f"the request headers are {header_bytes:,} bytes; the limit is {MAX_HEADER_BYTES:,}",
+                f"the headers are {header_bytes:,} bytes; the limit is {MAX_HEADER_BYTES:,}",
             )
             return
         declared = _declared_length(scope)

@@ -21,8 +21,16 @@ LOG_CONFIG = {
         },
     },
     "handlers": {
-        "access": {"class": "logging.StreamHandler", "formatter": "line", "stream": "ext://sys.stdout"},
-        "default": {"class": "logging.StreamHandler", "formatter": "default", "stream": "ext://sys.stderr"},
+        "access": {
+            "class": "logging.StreamHandler",
+            "formatter": "line",
+            "stream": "ext://sys.stdout",
+        },
+        "default": {
+            "class": "logging.StreamHandler",
+            "formatter": "default",
+            "stream": "ext://sys.stderr",
+        },
     },
     "loggers": {
         "roster.access": {"handlers": ["access"], "level": "INFO", "propagate": False},

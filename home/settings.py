@@ -174,9 +174,7 @@ def load_settings() -> Settings:
             "or shorten the expiry"
         )
     if loaded.production and (problems := loaded.unsafe_for_production()):
-        raise SettingsError(
-            "refusing to start with APP_ENV=production: " + "; ".join(problems)
-        )
+        raise SettingsError("refusing to start with APP_ENV=production: " + "; ".join(problems))
     return loaded
 
 

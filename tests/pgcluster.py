@@ -47,7 +47,9 @@ class PrivateCluster:
         """Initialise and start the cluster."""
         if os.geteuid() == 0:
             shutil.chown(self.directory, "postgres", "postgres")
-        self._run(_bin("initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
+        self._run(
+            _bin("initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync"
+        )
         self.start()
         return self
 
@@ -57,7 +59,9 @@ class PrivateCluster:
             f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         )
-        self._run(_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "start")
+        self._run(
+            _bin("pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "start"
+        )
 
     def stop(self) -> None:
         """Fast shutdown: open connections are terminated, new ones refused."""
@@ -86,6 +90,8 @@ class PrivateCluster:
         """Stop the server however it is and delete its files."""
         try:
             self.resume()
-            self._run(_bin("pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop", check=False)
+            self._run(
+                _bin("pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop", check=False
+            )
         finally:
             shutil.rmtree(self.directory, ignore_errors=True)

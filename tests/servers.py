@@ -52,7 +52,11 @@ class Server:
         """Start and wait until /health/live answers."""
         with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "home.serve"], cwd=PROJECT_DIR, env=self.env, stdout=out, stderr=err
+                [sys.executable, "-m", "home.serve"],
+                cwd=PROJECT_DIR,
+                env=self.env,
+                stdout=out,
+                stderr=err,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -51,14 +51,18 @@ def test_huge_headers_are_431(server):
 
 def test_declared_huge_body_is_413_without_reading_it(server):
     length = f"Content-Length: {MAX_BODY_BYTES + 1}".encode()
-    status, response = raw_request(server.port, request(b"POST /admin/public/login/ HTTP/1.1", length))
+    status, response = raw_request(
+        server.port, request(b"POST /admin/public/login/ HTTP/1.1", length)
+    )
     assert status == 413
     json_error(response)
 
 
 def test_chunked_body_that_grows_too_large_is_413(server):
     chunk = b"x" * 65536
-    chunks = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(MAX_BODY_BYTES // len(chunk) + 2))
+    chunks = b"".join(
+        b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(MAX_BODY_BYTES // len(chunk) + 2)
+    )
     data = request(
         b"POST /admin/public/login/ HTTP/1.1",
         b"Transfer-Encoding: chunked",
@@ -89,7 +93,13 @@ def test_malformed_request_lines_are_400(server, line):
 
 @pytest.mark.parametrize(
     "target",
-    [b"/fetch/?name=%ff%fe", b"/fetch/%ff", b"/admin/%ff", b"/fetch/?%00=%00", b"/fetch/?a=1&a=2&&=&"],
+    [
+        b"/fetch/?name=%ff%fe",
+        b"/fetch/%ff",
+        b"/admin/%ff",
+        b"/fetch/?%00=%00",
+        b"/fetch/?a=1&a=2&&=&",
+    ],
 )
 def test_percent_encoded_junk_is_never_a_server_error(server, target):
     status, _ = raw_request(server.port, request(b"GET " + target + b" HTTP/1.1"))
@@ -108,7 +118,8 @@ def test_methods_the_api_does_not_serve_are_4xx_in_its_shape(server, method):
 
 def test_invalid_utf8_in_headers_is_not_a_server_error(server):
     status, _ = raw_request(
-        server.port, request(b"GET /fetch/ HTTP/1.1", b"Authorization: Bearer \xff\xfe", b"X-Request-ID: \xff")
+        server.port,
+        request(b"GET /fetch/ HTTP/1.1", b"Authorization: Bearer \xff\xfe", b"X-Request-ID: \xff"),
     )
     assert status == 200
 

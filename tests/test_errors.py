@@ -10,7 +10,9 @@ import pytest
 OUTAGES = [
     ConnectionRefusedError("[Errno 111] Connect call failed"),
     TimeoutError(),
-    asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
+    asyncpg.exceptions.ConnectionDoesNotExistError(
+        "connection was closed in the middle of operation"
+    ),
     asyncpg.exceptions.AdminShutdownError("terminating connection due to administrator command"),
     asyncpg.exceptions.CannotConnectNowError("the database system is starting up"),
     asyncpg.exceptions.TooManyConnectionsError("sorry, too many clients already"),
@@ -39,7 +41,10 @@ async def test_a_bug_is_a_500_without_internals(client, db, monkeypatch):
     monkeypatch.setattr(type(db.engine), "run_querystring", bug)
     response = await client.get("/fetch/")
     assert response.status_code == 500
-    assert response.json() == {"ok": False, "error": "internal server error; the failure was logged"}
+    assert response.json() == {
+        "ok": False,
+        "error": "internal server error; the failure was logged",
+    }
     assert "secret_column" not in response.text
 
 

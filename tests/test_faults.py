@@ -31,7 +31,9 @@ def cluster():
         env = {**os.environ, "DATABASE_URL": made.url}
         piccolo = [sys.executable, "-m", "piccolo.main"]
         for command in (["migrations", "forwards", "all"], ["home", "populate", str(MEMBERS)]):
-            subprocess.run(piccolo + command, cwd=PROJECT_DIR, env=env, check=True, capture_output=True)
+            subprocess.run(
+                piccolo + command, cwd=PROJECT_DIR, env=env, check=True, capture_output=True
+            )
         yield made
     finally:
         made.destroy()

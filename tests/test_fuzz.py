@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 
@@ -26,7 +27,9 @@ async def fuzzed_server(request, databases):
     await database.clear()
     server = Server(database.env, workers=1)
     populate = [sys.executable, "-m", "piccolo.main", "home", "populate", "20"]
-    subprocess.run(populate, cwd=PROJECT_DIR, env=server.env, check=True, capture_output=True)
+    await asyncio.to_thread(
+        subprocess.run, populate, cwd=PROJECT_DIR, env=server.env, check=True, capture_output=True
+    )
     with server:
         yield server
 

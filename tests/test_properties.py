@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import string
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,7 +13,9 @@ from home.populate import WINDOW, generate
 from home.timefmt import MONTHS, format_seed
 from home.validation import check_period, check_real_name, check_tz
 
-SEED_TIME = re.compile(r"^(?P<month>[A-Z][a-z]+) (?P<day>\d{2}) (?P<year>\d{4}) (?P<hour>\d{2}):(?P<minute>\d{2})$")
+SEED_TIME = re.compile(
+    r"^(?P<month>[A-Z][a-z]+) (?P<day>\d{2}) (?P<year>\d{4}) (?P<hour>\d{2}):(?P<minute>\d{2})$"
+)
 
 offsets = st.integers(min_value=-23 * 60 - 59, max_value=23 * 60 + 59).map(
     lambda minutes: timezone(timedelta(minutes=minutes))
@@ -34,14 +36,14 @@ def parse_seed(text: str) -> datetime:
         int(match["day"]),
         int(match["hour"]),
         int(match["minute"]),
-        tzinfo=timezone.utc,
+        tzinfo=UTC,
     )
 
 
 @given(moments)
 def test_seed_format_round_trips_to_the_utc_minute(moment):
     text = format_seed(moment)
-    expected = moment.astimezone(timezone.utc).replace(second=0, microsecond=0)
+    expected = moment.astimezone(UTC).replace(second=0, microsecond=0)
     assert parse_seed(text) == expected
 
 
@@ -55,7 +57,7 @@ def test_seed_format_has_fixed_shape_and_english_months(moment):
 
 @given(moments, moments)
 def test_seed_format_sorts_like_time_within_a_month(first, second):
-    a, b = first.astimezone(timezone.utc), second.astimezone(timezone.utc)
+    a, b = first.astimezone(UTC), second.astimezone(UTC)
     if (a.year, a.month) == (b.year, b.month) and a.replace(second=0, microsecond=0) < b.replace(
         second=0, microsecond=0
     ):
@@ -63,7 +65,7 @@ def test_seed_format_sorts_like_time_within_a_month(first, second):
 
 
 nows = st.datetimes(
-    min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(timezone.utc)
+    min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
 )
 
 
@@ -90,7 +92,7 @@ def test_generated_roster_is_valid_and_never_overlaps(count, periods, seed, now)
             assert end - start >= timedelta(minutes=1)
             assert window_end - WINDOW <= start and end <= window_end
             assert start.tzinfo is not None
-        for (_, previous_end), (next_start, _) in zip(spans, spans[1:]):
+        for (_, previous_end), (next_start, _) in zip(spans, spans[1:], strict=False):
             assert previous_end < next_start
 
 

@@ -45,9 +45,13 @@ async def test_admin_api_refuses_reads_and_writes_without_a_session(client, tabl
     admin = await AdminAPI(client).open()
     assert (await client.get(f"/admin/api/tables/{table}/")).status_code == 401
     assert (await client.get(f"/admin/api/tables/{table}/1/")).status_code == 401
-    written = await client.post(f"/admin/api/tables/{table}/", json={}, headers=admin.write_headers())
+    written = await client.post(
+        f"/admin/api/tables/{table}/", json={}, headers=admin.write_headers()
+    )
     assert written.status_code == 401
-    changed = await client.patch(f"/admin/api/tables/{table}/1/", json={}, headers=admin.write_headers())
+    changed = await client.patch(
+        f"/admin/api/tables/{table}/1/", json={}, headers=admin.write_headers()
+    )
     assert changed.status_code == 401
     removed = await client.delete(f"/admin/api/tables/{table}/1/", headers=admin.write_headers())
     assert removed.status_code == 401
@@ -74,7 +78,9 @@ async def test_admin_write_without_csrf_token_is_refused(client, db):
     response = await client.post("/admin/api/tables/member/", json={"real_name": "X", "tz": "UTC"})
     assert response.status_code == 403
     wrong = {"x-csrftoken": "not-the-cookie"}
-    response = await client.post("/admin/api/tables/member/", json={"real_name": "X"}, headers=wrong)
+    response = await client.post(
+        "/admin/api/tables/member/", json={"real_name": "X"}, headers=wrong
+    )
     assert response.status_code == 403
     assert (await client.get("/admin/api/tables/member/")).json()["rows"] == []
     assert admin.csrf
@@ -82,7 +88,9 @@ async def test_admin_write_without_csrf_token_is_refused(client, db):
 
 async def test_login_is_rate_limited_per_client_address(client):
     admin = await AdminAPI(client).open()
-    statuses = [(await admin.login("nobody", "")).status_code for _ in range(settings.login_rate_limit)]
+    statuses = [
+        (await admin.login("nobody", "")).status_code for _ in range(settings.login_rate_limit)
+    ]
     assert set(statuses) == {422}
     blocked = await admin.login("nobody", "")
     assert blocked.status_code == 429
@@ -120,14 +128,18 @@ async def test_logout_ends_the_session_on_the_server(client):
 
 
 async def test_production_admin_sets_a_secure_session_cookie(db):
-    production = dataclasses.replace(settings, environment="production", allowed_hosts=("testserver",))
+    production = dataclasses.replace(
+        settings, environment="production", allowed_hosts=("testserver",)
+    )
     admin_app = build_admin(production)
     await make_user()
     transport = httpx.ASGITransport(app=admin_app, client=("203.0.113.9", 1))
     async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as http:
         csrf = (await http.get("/")).cookies["csrftoken"]
         headers = {"x-csrftoken": csrf, "origin": "https://testserver"}
-        login = await http.post("/public/login/", json={"username": "alice", "password": PASSWORD}, headers=headers)
+        login = await http.post(
+            "/public/login/", json={"username": "alice", "password": PASSWORD}, headers=headers
+        )
         assert login.status_code == 200, login.text
         cookie = login.headers["set-cookie"].lower()
         assert "secure" in cookie and "httponly" in cookie and "samesite=lax" in cookie
@@ -137,7 +149,9 @@ async def test_production_admin_sets_a_secure_session_cookie(db):
         assert refused.status_code == 403
 
 
-@pytest.mark.parametrize("path", ["/fetch/", "/health/live", "/no/such/page", "/admin/", "/schema/openapi.json"])
+@pytest.mark.parametrize(
+    "path", ["/fetch/", "/health/live", "/no/such/page", "/admin/", "/schema/openapi.json"]
+)
 async def test_every_response_carries_security_headers(client, path):
     response = await client.get(path)
     assert response.headers["x-content-type-options"] == "nosniff"
@@ -156,7 +170,9 @@ async def test_hsts_only_when_served_over_https(client):
 
 async def test_json_responses_forbid_active_content(client):
     response = await client.get("/fetch/")
-    assert response.headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
+    assert (
+        response.headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
+    )
 
 
 @pytest.fixture

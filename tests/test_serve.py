@@ -1,4 +1,4 @@
-"""The production command: refuses unsafe settings, runs several workers, logs, shuts down gracefully."""
+"""The production command: refuses unsafe settings, runs workers, logs, stops gracefully."""
 
 from __future__ import annotations
 
@@ -21,9 +21,16 @@ from tests.servers import PROJECT_DIR, Server
 SAFE_PRODUCTION = {"APP_ENV": "production", "ALLOWED_HOSTS": "roster.example.com", "DEBUG": ""}
 
 
+def run_cli(command: list[str], env: dict[str, str]) -> None:
+    """Run a project command; fail with its output if it fails."""
+    subprocess.run(command, cwd=PROJECT_DIR, env=env, check=True, capture_output=True)
+
+
 def serve_check(**env: str) -> subprocess.CompletedProcess:
     """`python -m home.serve --check` with `env` on top of a clean environment."""
-    clean = {k: v for k, v in os.environ.items() if k not in {"APP_ENV", "ENV", "ALLOWED_HOSTS", "DEBUG"}}
+    clean = {
+        k: v for k, v in os.environ.items() if k not in {"APP_ENV", "ENV", "ALLOWED_HOSTS", "DEBUG"}
+    }
     return subprocess.run(
         [sys.executable, "-m", "home.serve", "--check"],
         cwd=PROJECT_DIR,
@@ -87,7 +94,7 @@ async def test_workers_share_the_load_and_log_one_json_line_per_request(database
         assert {response.status_code for response in responses} == {200}
         assert admin.status_code == 401
         assert responses[0].headers["strict-transport-security"]
-        time.sleep(0.5)
+        await asyncio.sleep(0.5)
         lines = [json.loads(line) for line in server.stdout().splitlines()]
     fetches = [line for line in lines if line["path"] == "/fetch/"]
     assert len(fetches) == 60
@@ -113,7 +120,7 @@ async def test_graceful_shutdown_finishes_requests_in_flight(databases):
         def fetch() -> None:
             try:
                 results.append(httpx.get(server.url + "/fetch/", timeout=30))
-            except Exception as error:  # noqa: BLE001 - reported by the assertion below
+            except Exception as error:
                 results.append(error)
 
         in_flight = threading.Thread(target=fetch)
@@ -144,17 +151,19 @@ async def test_sqlite_serves_many_readers_while_the_admin_writes(databases):
     env = {**database.env, "ADMIN_USERNAME": "loader", "ADMIN_PASSWORD": "loader-password-123"}
     server = Server(env, workers=2)
     ensure = [sys.executable, "-m", "piccolo.main", "home", "ensure_admin"]
-    subprocess.run(ensure, cwd=PROJECT_DIR, env=server.env, check=True, capture_output=True)
+    await asyncio.to_thread(run_cli, ensure, server.env)
     populate = [sys.executable, "-m", "piccolo.main", "home", "populate", "50"]
-    subprocess.run(populate, cwd=PROJECT_DIR, env=server.env, check=True, capture_output=True)
+    await asyncio.to_thread(run_cli, populate, server.env)
     statuses: list[int] = []
     written: list[str] = []
     failures: list[str] = []
     with server:
         deadline = time.monotonic() + 6
         limits = httpx.Limits(max_connections=40)
-        async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=30) as readers, \
-                httpx.AsyncClient(base_url=server.url, timeout=30) as writer_http:
+        async with (
+            httpx.AsyncClient(base_url=server.url, limits=limits, timeout=30) as readers,
+            httpx.AsyncClient(base_url=server.url, timeout=30) as writer_http,
+        ):
             admin = await AdminAPI(writer_http).open()
             assert (await admin.login("loader", "loader-password-123")).status_code == 200
 
