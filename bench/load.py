@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import asyncpg
@@ -56,19 +57,22 @@ class Stats:
         )
 
 
-async def reader(http: httpx.AsyncClient, stats: Stats, deadline: float, token: str | None) -> None:
-    """GET /fetch/ back to back until the deadline."""
+async def reader(url: str, stats: Stats, deadline: float, token: str | None, delay: float) -> None:
+    """One client on its own keep-alive connection: GET /fetch/ back to back until the deadline."""
+    # Clients arrive one by one, as real ones do, so the workers' accept loops share them.
+    await asyncio.sleep(delay)
     headers = {**PROXY, **({"authorization": f"Bearer {token}"} if token else {})}
-    while time.monotonic() < deadline:
-        started = time.perf_counter()
-        try:
-            response = await http.get("/fetch/", headers=headers)
-            if response.status_code == 200 and response.json()["ok"] is True:
-                stats.latencies.append(time.perf_counter() - started)
-            else:
-                stats.errors.append(f"{response.status_code} {response.text[:200]}")
-        except httpx.HTTPError as error:
-            stats.errors.append(repr(error))
+    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+        while time.monotonic() < deadline:
+            started = time.perf_counter()
+            try:
+                response = await http.get("/fetch/", headers=headers)
+                if response.status_code == 200 and response.json()["ok"] is True:
+                    stats.latencies.append(time.perf_counter() - started)
+                else:
+                    stats.errors.append(f"{response.status_code} {response.text[:200]}")
+            except httpx.HTTPError as error:
+                stats.errors.append(repr(error))
 
 
 async def writer(
@@ -181,15 +185,12 @@ async def main(args: argparse.Namespace) -> int:
         process = start_server(env, log_dir, args.members)
         await wait_ready(url, process, log_dir)
         reads, writes = Stats(), Stats()
-        limits = httpx.Limits(
-            max_connections=args.readers + 4, max_keepalive_connections=args.readers + 4
-        )
-        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as http:
+        async with httpx.AsyncClient(base_url=url, timeout=60) as http:
             started = time.monotonic()
             deadline = started + args.seconds
             results = await asyncio.gather(
                 writer(http, writes, deadline, args.write_interval, "loadbench", password),
-                *(reader(http, reads, deadline, token) for _ in range(args.readers)),
+                *(reader(url, reads, deadline, token, 0.02 * n) for n in range(args.readers)),
             )
             elapsed = time.monotonic() - started
         acknowledged = results[0]
@@ -208,7 +209,7 @@ async def main(args: argparse.Namespace) -> int:
         json.loads(line) for line in (log_dir / "access.log").read_text().splitlines() if line
     ]
     server_errors = sum(1 for line in logged if line["status"] >= 500)
-    pids = {line["pid"] for line in logged}
+    per_worker = sorted(Counter(line["pid"] for line in logged).values(), reverse=True)
     total_errors = len(reads.errors) + len(writes.errors)
     print(
         f"load: {args.seconds:.0f} s, {args.readers} readers + 1 admin writer "
@@ -219,8 +220,8 @@ async def main(args: argparse.Namespace) -> int:
     print(writes.line("writes", elapsed))
     print(
         f"total   {len(reads.latencies) + len(writes.latencies):>7} requests served, "
-        f"{total_errors} errors; server access log: {len(logged)} lines from {len(pids)} workers, "
-        f"{server_errors} 5xx"
+        f"{total_errors} errors; server access log: {len(logged)} lines, {server_errors} 5xx, "
+        f"per worker {per_worker}"
     )
     print(
         f"writes  {len(acknowledged)} acknowledged, {len(acknowledged) - len(missing)} present "
