@@ -56,3 +56,16 @@ async def test_health_is_documented_in_the_openapi_schema(client):
     paths = (await client.get("/schema/openapi.json")).json()["paths"]
     assert "200" in paths["/health/live"]["get"]["responses"]
     assert {"200", "503"} <= set(paths["/health/ready"]["get"]["responses"])
+
+
+async def test_head_probes_get_the_status_without_a_body(client, db, monkeypatch):
+    live = await client.head("/health/live")
+    assert live.status_code == 200 and live.content == b""
+    assert (await client.head("/health/ready")).status_code == 200
+
+    async def refused(*_args, **_kwargs):
+        raise ConnectionRefusedError("connection refused")
+
+    monkeypatch.setattr(type(db.engine), "run_querystring", refused)
+    not_ready = await client.head("/health/ready")
+    assert not_ready.status_code == 503 and not_ready.content == b""
