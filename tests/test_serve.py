@@ -26,13 +26,13 @@ def run_cli(command: list[str], env: dict[str, str]) -> None:
     subprocess.run(command, cwd=PROJECT_DIR, env=env, check=True, capture_output=True)
 
 
-def serve_check(**env: str) -> subprocess.CompletedProcess:
-    """`python -m home.serve --check` with `env` on top of a clean environment."""
+def serve_check(args: list[str], **env: str) -> subprocess.CompletedProcess:
+    """`python -m home.serve ARGS` with `env` on top of a clean environment."""
     clean = {
         k: v for k, v in os.environ.items() if k not in {"APP_ENV", "ENV", "ALLOWED_HOSTS", "DEBUG"}
     }
     return subprocess.run(
-        [sys.executable, "-m", "home.serve", "--check"],
+        [sys.executable, "-m", "home.serve", *args],
         cwd=PROJECT_DIR,
         env={**clean, **env},
         capture_output=True,
@@ -41,8 +41,9 @@ def serve_check(**env: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_production_start_refuses_unsafe_settings_and_says_why():
-    result = serve_check(APP_ENV="production", DEBUG="true", FETCH_TOKEN="short")
+@pytest.mark.parametrize("args", [["--check"], []], ids=["check", "start"])
+def test_production_start_refuses_unsafe_settings_and_says_why(args):
+    result = serve_check(args, APP_ENV="production", DEBUG="true", FETCH_TOKEN="short")
     assert result.returncode == 2
     assert "refusing to start with APP_ENV=production" in result.stderr
     assert "DEBUG is on" in result.stderr
@@ -52,7 +53,7 @@ def test_production_start_refuses_unsafe_settings_and_says_why():
 
 
 def test_production_start_accepts_safe_settings():
-    result = serve_check(**SAFE_PRODUCTION)
+    result = serve_check(["--check"], **SAFE_PRODUCTION)
     assert result.returncode == 0, result.stderr
     assert "settings OK (production" in result.stderr
 
