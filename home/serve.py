@@ -5,9 +5,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import sys
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
 
 LOG_CONFIG = {
     "version": 1,
@@ -58,7 +62,14 @@ def main(argv: list[str]) -> int:
     )
     if "--check" in argv:
         return 0
-    uvicorn.run(
+    problem = asyncio.run(database_problem_at_start())
+    if problem:
+        print(f"roster: cannot reach the {settings.engine} database: {problem}", file=sys.stderr)
+        return STARTUP_FAILURE
+    # Checked once, here: a worker (re)started later during an outage serves 503s until the
+    # database is back, instead of stopping the whole service.
+    os.environ["DB_REQUIRED_AT_START"] = "false"
+    config = uvicorn.Config(
         "app:app",
         host=settings.host,
         port=settings.port,
@@ -70,6 +81,40 @@ def main(argv: list[str]) -> int:
         log_config=LOG_CONFIG,
         server_header=False,
     )
+    return serve(config)
+
+
+async def database_problem_at_start() -> str | None:
+    """Why the database does not answer `SELECT 1` right now, or None."""
+    from piccolo.querystring import QueryString
+
+    from home.db import engine
+
+    try:
+        await engine().run_querystring(QueryString("SELECT 1"))
+    except Exception as error:
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+def serve(config: uvicorn.Config) -> int:
+    """Run uvicorn as `uvicorn.run` does, but exit non-zero when a worker cannot start."""
+    if config.workers > 1:
+        supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+        supervisor.run()
+        # uvicorn stops every worker when one fails to start, yet exits 0: say it failed.
+        failed = any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes)
+    else:
+        server = uvicorn.Server(config)
+        try:
+            server.run()
+        except SystemExit as exit_:  # uvicorn exits by itself when the app cannot start
+            if exit_.code != STARTUP_FAILURE:
+                raise
+        failed = not server.started
+    if failed:
+        print("roster: the server could not start; see the errors above", file=sys.stderr)
+        return STARTUP_FAILURE
     return 0
 
 

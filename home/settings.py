@@ -38,6 +38,7 @@ class Settings:
     db_command_timeout: float = 60.0
     db_pool_size: int = 10
     health_timeout: float = 2.0
+    db_required_at_start: bool = True
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 2
@@ -162,6 +163,7 @@ def load_settings() -> Settings:
         db_command_timeout=_number("DB_COMMAND_TIMEOUT", 60, 0.1, 3600, float),
         db_pool_size=_number("DB_POOL_SIZE", 10, 1, 1000),
         health_timeout=_number("HEALTH_TIMEOUT", 2, 0.1, 60, float),
+        db_required_at_start=_flag("DB_REQUIRED_AT_START", default=True),
         host=os.environ.get("HOST") or "127.0.0.1",
         port=_number("PORT", 8000, 1, 65535),
         workers=_number("WEB_CONCURRENCY", 2, 1, 256),

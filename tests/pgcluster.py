@@ -68,13 +68,20 @@ class PrivateCluster:
         self._run(_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     def processes(self) -> list[int]:
-        """The postmaster and its children."""
+        """The postmaster and its children (read from /proc, no procps needed)."""
         pid_file = self.data / "postmaster.pid"
         if not pid_file.exists():
             return []
         postmaster = int(pid_file.read_text().split()[0])
-        children = subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True, text=True)
-        return [postmaster, *(int(pid) for pid in children.stdout.split())]
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == postmaster:
+                children.append(int(stat.parent.name))
+        return [postmaster, *children]
 
     def pause(self) -> None:
         """Freeze every server process: connections stay open but nothing answers."""

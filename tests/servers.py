@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -40,6 +41,7 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, **env, **settings}
+        self.workers = workers
         self.env.update(PORT=str(self.port), HOST="127.0.0.1", WEB_CONCURRENCY=str(workers))
         if not self.env.get("DATABASE_URL"):
             self.env.pop("DATABASE_URL", None)
@@ -49,7 +51,7 @@ class Server:
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 30) -> Server:
-        """Start and wait until /health/live answers."""
+        """Start and wait until every worker has started and /health/live answers."""
         with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "home.serve"],
@@ -63,10 +65,11 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited {self.process.returncode}:\n{self.stderr()}")
             try:
-                if httpx.get(self.url + "/health/live", timeout=1).status_code == 200:
-                    return self
+                live = httpx.get(self.url + "/health/live", timeout=1).status_code == 200
             except httpx.HTTPError:
-                pass
+                live = False
+            if live and self.stderr().count("Application startup complete") >= self.workers:
+                return self
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"server did not answer within {timeout} s:\n{self.stderr()}")
@@ -82,6 +85,10 @@ class Server:
             self.process.kill()
             self.process.wait()
             raise
+
+    def worker_pids(self) -> list[int]:
+        """The worker processes started so far, oldest first."""
+        return [int(pid) for pid in re.findall(r"Started server process \[(\d+)\]", self.stderr())]
 
     def stdout(self) -> str:
         """What the server wrote to stdout (the access log)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -70,6 +71,16 @@ def test_stopped_database_gives_quick_503s_and_recovers_without_restart(cluster)
         ready, seconds = timed_get(server.url + "/health/ready")
         assert ready.status_code == 503 and ready.json()["ok"] is False and seconds < 3
         assert httpx.get(server.url + "/health/live").status_code == 200
+
+        # A worker that dies and is restarted during the outage must not stop the service.
+        os.kill(server.worker_pids()[0], signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while server.stderr().count("Application startup complete") < 3:
+            assert time.monotonic() < deadline, server.stderr()
+            time.sleep(0.2)
+        assert server.process.poll() is None
+        for _ in range(6):
+            assert httpx.get(server.url + "/fetch/").status_code == 503
 
         cluster.start()
         assert wait_for(server.url + "/health/ready", 200, within=20).status_code == 200

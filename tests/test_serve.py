@@ -16,7 +16,7 @@ import pytest
 
 from home.settings import SettingsError, load_settings
 from tests.adminapi import AdminAPI
-from tests.servers import PROJECT_DIR, Server
+from tests.servers import PROJECT_DIR, Server, free_port
 
 SAFE_PRODUCTION = {"APP_ENV": "production", "ALLOWED_HOSTS": "roster.example.com", "DEBUG": ""}
 
@@ -196,3 +196,21 @@ async def test_sqlite_serves_many_readers_while_the_admin_writes(databases):
     assert set(written) <= names
     assert len(final["members"]) == 50 + len(written)
     assert "database is locked" not in server.stderr()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_start_without_a_database_fails_loudly_with_a_non_zero_exit(workers):
+    nowhere = f"postgresql://postgres@127.0.0.1:{free_port()}/roster"
+    env = {"DATABASE_URL": nowhere, "DB_CONNECT_TIMEOUT": "1", "WEB_CONCURRENCY": str(workers)}
+    env["PORT"] = str(free_port())
+    result = subprocess.run(
+        [sys.executable, "-m", "home.serve"],
+        cwd=PROJECT_DIR,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 3
+    assert "roster: cannot reach the postgres database: ConnectionRefusedError" in result.stderr
+    assert "Traceback" not in result.stderr
