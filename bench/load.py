@@ -15,6 +15,7 @@ import asyncio
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -209,6 +210,7 @@ async def main(args: argparse.Namespace) -> int:
     logged = [
         json.loads(line) for line in (log_dir / "access.log").read_text().splitlines() if line
     ]
+    shutil.rmtree(log_dir, ignore_errors=True)
     server_errors = sum(1 for line in logged if line["status"] >= 500)
     per_worker = sorted(Counter(line["pid"] for line in logged).values(), reverse=True)
     total_errors = len(reads.errors) + len(writes.errors)

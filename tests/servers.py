@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,6 +22,9 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 # Ports the suite may listen on; override with TEST_PORTS=low-high.
 _LOW, _HIGH = (int(n) for n in os.environ.get("TEST_PORTS", "8300-8399").split("-"))
 PORTS = range(_LOW, _HIGH + 1)
+# Server logs of this test run, removed when it ends.
+_LOGS = tempfile.mkdtemp(prefix="roster-servers-")
+atexit.register(shutil.rmtree, _LOGS, ignore_errors=True)
 
 
 def free_port() -> int:
@@ -45,7 +50,7 @@ class Server:
         self.env.update(PORT=str(self.port), HOST="127.0.0.1", WEB_CONCURRENCY=str(workers))
         if not self.env.get("DATABASE_URL"):
             self.env.pop("DATABASE_URL", None)
-        directory = Path(tempfile.mkdtemp(prefix="roster-server-"))
+        directory = Path(tempfile.mkdtemp(dir=_LOGS))
         self.stdout_path = directory / "stdout.log"
         self.stderr_path = directory / "stderr.log"
         self.process: subprocess.Popen | None = None
