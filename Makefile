@@ -33,6 +33,13 @@ run: migrate ## Serve on SQLite with demo data and an admin login (http://127.0.
 	@echo "Admin: http://$(HOST):$(PORT)/admin/"
 	$(BIN)/uvicorn app:app --host $(HOST) --port $(PORT)
 
+.PHONY: serve
+serve: install ## Production: check settings, migrate, serve WEB_CONCURRENCY workers (reads .env; see .env.example)
+	@set -a; [ ! -f .env ] || . ./.env; set +a; \
+	$(BIN)/python -m home.serve --check && \
+	$(BIN)/piccolo migrations forwards all && \
+	exec $(BIN)/python -m home.serve
+
 .PHONY: test
 test: install ## Run the whole test suite (SQLite, PostgreSQL and the admin in Chromium)
 	$(BIN)/python -m pytest

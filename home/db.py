@@ -9,6 +9,7 @@ from typing import AsyncIterator
 from piccolo.engine.base import Engine
 from piccolo.engine.sqlite import TransactionType
 
+from home.settings import settings
 from home.tables import Member
 
 logger = logging.getLogger("roster.db")
@@ -28,15 +29,28 @@ def write_transaction():
 
 
 async def open_database() -> None:
-    """Open the pool and prove the database answers; log and re-raise if it does not."""
+    """Open the pool and prove the database answers; log and re-raise if it does not.
+
+    With DB_REQUIRED_AT_START=false (set by `home.serve` for its workers, after it checked the
+    database itself) a worker started during an outage logs it and answers 503 until it is back.
+    """
     db = engine()
+    if db.engine_type == "postgres":
+        # No floor: asyncpg would log a traceback per failed refill while the server is down.
+        await db.start_connection_pool(min_size=0, max_size=settings.db_pool_size)
     try:
-        if db.engine_type == "postgres":
-            await db.start_connection_pool()
         await db.run_querystring(_select_one())
-    except Exception:
-        logger.exception("cannot reach the %s database at start-up", db.engine_type)
-        raise
+    except Exception as error:
+        if settings.db_required_at_start:
+            logger.exception("cannot reach the %s database at start-up", db.engine_type)
+            raise
+        logger.error(
+            "cannot reach the %s database at start-up (%s: %s); answering 503 until it answers",
+            db.engine_type,
+            type(error).__name__,
+            error,
+        )
+        return
     logger.info("database ready (%s)", db.engine_type)
 
 

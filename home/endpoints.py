@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestar import Controller, get
 
+from home.auth import require_fetch_token
 from home.roster import load_members
 from home.schemas import FetchResponse
 
@@ -13,6 +14,7 @@ class FetchController(Controller):
 
     path = "/fetch"
     tags = ["roster"]
+    guards = [require_fetch_token]
 
     @get("/", summary="Members with their activity periods")
     async def list_members(self) -> FetchResponse:

@@ -3,12 +3,49 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 
+import asyncpg
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
+from starlette.requests import ClientDisconnect
 
 logger = logging.getLogger("roster.errors")
+
+# Seconds a client should wait before retrying while the database is unavailable.
+RETRY_AFTER = 5
+
+# The database is down, restarting, unreachable or too slow: the request may succeed later.
+DATABASE_UNAVAILABLE = (
+    OSError,  # refused, reset or unreachable (ConnectionError is a subclass)
+    TimeoutError,  # asyncpg connect or command timeout
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,  # e.g. "connection is closed" or the pool closing
+    asyncpg.exceptions.OperatorInterventionError,  # shutting down, starting up, crashed
+    asyncpg.exceptions.InsufficientResourcesError,  # too many connections, disk full
+)
+SQLITE_UNAVAILABLE = ("database is locked", "unable to open", "disk i/o error", "busy")
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` means the database cannot answer now (rather than a bug)."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return any(text in str(exc).lower() for text in SQLITE_UNAVAILABLE)
+    return isinstance(exc, DATABASE_UNAVAILABLE)
+
+
+def database_unavailable_response(exc: BaseException) -> Response:
+    """503 in the API's shape, without internals: the database cannot answer right now."""
+    return Response(
+        {"ok": False, "error": "the database is unavailable; retry shortly"},
+        status_code=HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"retry-after": str(RETRY_AFTER)},
+    )
 
 
 def _message(exc: HTTPException) -> str:
@@ -35,6 +72,21 @@ def http_error(_request: Request, exc: HTTPException) -> Response:
 
 def unexpected_error(request: Request, exc: Exception) -> Response:
     """Log the failure with its trace; tell the client only that it happened."""
+    if isinstance(exc, ClientDisconnect):
+        # The client left mid-body, or home.limits cut an oversized body short: not our failure.
+        logger.info("client stopped sending on %s %s", request.method, request.url.path)
+        return Response(
+            {"ok": False, "error": "incomplete request body"}, status_code=HTTP_400_BAD_REQUEST
+        )
+    if is_database_unavailable(exc):
+        logger.error(
+            "database unavailable on %s %s: %s: %s",
+            request.method,
+            request.url.path,
+            type(exc).__name__,
+            exc,
+        )
+        return database_unavailable_response(exc)
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return Response(
         {"ok": False, "error": "internal server error; the failure was logged"},

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_SQLITE_PATH = PROJECT_DIR / "roster.sqlite"
+ENVIRONMENTS = ("development", "production")
+MIN_SECRET_LENGTH = 16
 
 
 class SettingsError(ValueError):
@@ -24,11 +27,60 @@ class Settings:
     debug: bool
     admin_username: str | None
     admin_password: str | None
+    environment: str = "development"
+    allowed_hosts: tuple[str, ...] = ()
+    fetch_token: str | None = None
+    session_expiry: timedelta = timedelta(hours=1)
+    session_max_expiry: timedelta = timedelta(hours=24)
+    login_rate_limit: int = 20
+    login_rate_window: int = 300
+    db_connect_timeout: float = 5.0
+    db_command_timeout: float = 60.0
+    db_pool_size: int = 10
+    health_timeout: float = 2.0
+    db_required_at_start: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 2
+    forwarded_allow_ips: str = "127.0.0.1"
+    graceful_timeout: int = 30
 
     @property
     def engine(self) -> str:
         """`postgres` or `sqlite`."""
         return "postgres" if self.database_url else "sqlite"
+
+    @property
+    def production(self) -> bool:
+        """Served to the public over HTTPS: secure cookies, host checks, no debug."""
+        return self.environment == "production"
+
+    def unsafe_for_production(self) -> list[str]:
+        """What makes these settings unsafe to serve in production, each with its fix."""
+        problems = []
+        if self.debug:
+            problems.append("DEBUG is on, which shows stack traces to clients: unset DEBUG")
+        if not self.allowed_hosts:
+            problems.append(
+                "ALLOWED_HOSTS is empty: list the host names clients use, e.g. "
+                "ALLOWED_HOSTS=roster.example.com"
+            )
+        elif any("*" in host for host in self.allowed_hosts):
+            problems.append(
+                "ALLOWED_HOSTS contains a wildcard, which lets any Host header through: "
+                "list the exact host names"
+            )
+        if self.fetch_token is not None and len(self.fetch_token) < MIN_SECRET_LENGTH:
+            problems.append(
+                f"FETCH_TOKEN is {len(self.fetch_token)} characters long: use at least "
+                f"{MIN_SECRET_LENGTH} random characters, e.g. from `openssl rand -hex 32`"
+            )
+        if self.admin_password is not None and len(self.admin_password) < MIN_SECRET_LENGTH:
+            problems.append(
+                f"ADMIN_PASSWORD is {len(self.admin_password)} characters long: use at least "
+                f"{MIN_SECRET_LENGTH}, or unset it to get a random one printed once"
+            )
+        return problems
 
     def postgres_config(self) -> dict[str, object]:
         """asyncpg connection arguments parsed from `DATABASE_URL`."""
@@ -40,6 +92,9 @@ class Settings:
             "user": unquote(parts.username or "postgres"),
             "password": unquote(parts.password or ""),
             "database": unquote(parts.path.lstrip("/")) or "postgres",
+            # Fail fast when the server is gone or unreachable instead of hanging a request.
+            "timeout": self.db_connect_timeout,
+            "command_timeout": self.db_command_timeout,
         }
         return config
 
@@ -56,6 +111,31 @@ def _flag(name: str, default: bool = False) -> bool:
     raise SettingsError(f"{name}={raw!r} is not a boolean: use true or false")
 
 
+def _number(name: str, default: float, low: float, high: float, kind: type = int):
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return kind(default)
+    try:
+        value = kind(raw.strip())
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number: use e.g. {name}={default}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name}={raw!r} is out of range: use a value from {low} to {high}")
+    return value
+
+
+def _environment() -> str:
+    raw = os.environ.get("APP_ENV") or os.environ.get("ENV") or "development"
+    value = raw.strip().lower()
+    if value not in ENVIRONMENTS:
+        raise SettingsError(f"APP_ENV={raw!r} is not known: use development or production")
+    return value
+
+
+def _hosts(raw: str | None) -> tuple[str, ...]:
+    return tuple(host.strip().lower() for host in (raw or "").split(",") if host.strip())
+
+
 def load_settings() -> Settings:
     """Read the settings from the environment, refusing values that cannot work."""
     url = os.environ.get("DATABASE_URL") or None
@@ -66,13 +146,38 @@ def load_settings() -> Settings:
                 f"DATABASE_URL scheme {scheme!r} is not supported: use "
                 "postgresql://user:password@host:5432/dbname, or unset it for SQLite"
             )
-    return Settings(
+    loaded = Settings(
         database_url=url,
         sqlite_path=Path(os.environ.get("SQLITE_PATH") or DEFAULT_SQLITE_PATH),
         debug=_flag("DEBUG"),
         admin_username=os.environ.get("ADMIN_USERNAME") or None,
         admin_password=os.environ.get("ADMIN_PASSWORD") or None,
+        environment=_environment(),
+        allowed_hosts=_hosts(os.environ.get("ALLOWED_HOSTS")),
+        fetch_token=os.environ.get("FETCH_TOKEN") or None,
+        session_expiry=timedelta(minutes=_number("SESSION_EXPIRY_MINUTES", 60, 1, 7 * 24 * 60)),
+        session_max_expiry=timedelta(hours=_number("SESSION_MAX_EXPIRY_HOURS", 24, 1, 24 * 30)),
+        login_rate_limit=_number("LOGIN_RATE_LIMIT", 20, 1, 10_000),
+        login_rate_window=_number("LOGIN_RATE_WINDOW", 300, 1, 86_400),
+        db_connect_timeout=_number("DB_CONNECT_TIMEOUT", 5, 0.1, 300, float),
+        db_command_timeout=_number("DB_COMMAND_TIMEOUT", 60, 0.1, 3600, float),
+        db_pool_size=_number("DB_POOL_SIZE", 10, 1, 1000),
+        health_timeout=_number("HEALTH_TIMEOUT", 2, 0.1, 60, float),
+        db_required_at_start=_flag("DB_REQUIRED_AT_START", default=True),
+        host=os.environ.get("HOST") or "127.0.0.1",
+        port=_number("PORT", 8000, 1, 65535),
+        workers=_number("WEB_CONCURRENCY", 2, 1, 256),
+        forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS") or "127.0.0.1",
+        graceful_timeout=_number("GRACEFUL_TIMEOUT", 30, 1, 3600),
     )
+    if loaded.session_max_expiry < loaded.session_expiry:
+        raise SettingsError(
+            "SESSION_MAX_EXPIRY_HOURS is shorter than SESSION_EXPIRY_MINUTES: raise the maximum "
+            "or shorten the expiry"
+        )
+    if loaded.production and (problems := loaded.unsafe_for_production()):
+        raise SettingsError("refusing to start with APP_ENV=production: " + "; ".join(problems))
+    return loaded
 
 
 settings = load_settings()

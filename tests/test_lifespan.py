@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import warnings
 
 import pytest
 from piccolo.engine.postgres import PostgresEngine
@@ -19,13 +20,12 @@ def _closed_port() -> int:
 
 async def test_start_up_fails_loudly_when_postgres_is_unreachable(monkeypatch, caplog):
     port = _closed_port()
-    engine = PostgresEngine.__new__(PostgresEngine)  # skip the version probe in __init__
-    engine.config = {"host": "127.0.0.1", "port": port, "user": "postgres", "database": "x"}
-    engine.extensions = ()
-    engine.log_queries = engine.log_responses = False
-    engine.extra_nodes = {}
-    engine.pool = None
-    engine.engine_type = "postgres"
+    with warnings.catch_warnings():
+        # Piccolo probes the server's version on construction and warns when refused.
+        warnings.simplefilter("ignore")
+        engine = PostgresEngine(
+            config={"host": "127.0.0.1", "port": port, "user": "postgres", "database": "x"}
+        )
     monkeypatch.setattr(roster_db, "engine", lambda: engine)
     caplog.set_level(logging.ERROR, logger="roster.db")
     with pytest.raises(OSError):

@@ -1,0 +1,88 @@
+"""Health checks for load balancers and orchestrators: liveness and readiness."""
+
+from __future__ import annotations
+
+import asyncio
+
+import msgspec
+from litestar import Controller, Response, get, head
+from litestar.openapi import ResponseSpec
+from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
+from piccolo.querystring import QueryString
+
+from home.db import engine
+from home.errors import RETRY_AFTER, is_database_unavailable
+from home.schemas import ErrorResponse
+from home.settings import settings
+
+
+class Health(msgspec.Struct):
+    """The body of a passing health check."""
+
+    ok: bool
+    status: str
+
+
+NO_STORE = {"cache-control": "no-store"}
+
+
+def _not_ready_spec() -> dict[int, ResponseSpec]:
+    return {
+        503: ResponseSpec(
+            ErrorResponse,
+            description="The database did not answer in time",
+            generate_examples=False,
+        )
+    }
+
+
+class HealthController(Controller):
+    """`GET /health/live` and `GET /health/ready`."""
+
+    path = "/health"
+    tags = ["health"]
+
+    @get("/live", summary="The process is up", cache=False)
+    async def live(self) -> Health:
+        """Always 200 while the process serves requests; it does not touch the database."""
+        return Health(ok=True, status="live")
+
+    @head("/live", summary="The process is up (no body)")
+    async def live_head(self) -> None:
+        """HEAD for probes that do not read bodies: always 200."""
+
+    @get("/ready", summary="The database answers", responses=_not_ready_spec(), cache=False)
+    async def ready(self) -> Response[Health]:
+        """200 when the database answers `SELECT 1` within HEALTH_TIMEOUT seconds, else 503."""
+        problem = await database_problem()
+        if problem:
+            return Response(ErrorResponse(ok=False, error=problem), **_not_ready())  # type: ignore[return-value]
+        return Response(Health(ok=True, status="ready"), headers=NO_STORE)
+
+    @head("/ready", summary="The database answers (no body)", responses=_not_ready_spec())
+    async def ready_head(self) -> Response[None]:
+        """HEAD for probes that do not read bodies: 200 or 503 as GET would answer."""
+        if await database_problem():
+            return Response(None, **_not_ready())
+        return Response(None, headers=NO_STORE)
+
+
+async def database_problem() -> str | None:
+    """Why the database cannot serve now, or None when `SELECT 1` answers in time."""
+    timeout = settings.health_timeout
+    try:
+        await asyncio.wait_for(engine().run_querystring(QueryString("SELECT 1")), timeout)
+    except TimeoutError:
+        return f"the database did not answer within {timeout:g} s"
+    except Exception as error:
+        if not is_database_unavailable(error):
+            raise
+        return f"the database is unavailable ({type(error).__name__})"
+    return None
+
+
+def _not_ready() -> dict:
+    return {
+        "status_code": HTTP_503_SERVICE_UNAVAILABLE,
+        "headers": {"retry-after": str(RETRY_AFTER), **NO_STORE},
+    }
