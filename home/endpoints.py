@@ -2,10 +2,34 @@
 
 from __future__ import annotations
 
-from litestar import Controller, get
+from typing import Any
 
-from home.roster import load_members
-from home.schemas import FetchResponse
+from litestar import Controller, Request, Response, get
+from litestar.exceptions import ClientException
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import Parameter
+
+from home.fetch_query import MAX_LIMIT, FetchQueryError, parse_fetch_query
+from home.fetch_response import fetch_response
+from home.schemas import ErrorResponse, FetchResponse, FullThrottleResponse
+
+FETCH_DESCRIPTION = f"""
+Members ordered by `real_name` (byte order) then `id`, each with their activity periods
+ordered by start time.
+
+**Styles.** `style=seed` (the default) is the seed document: key `activity`, times in UTC
+written `June 05 2020 09:07`. `style=fullthrottle` is the original assignment's dialect:
+key `activity_periods`, times in the member's own zone (daylight saving respected) written
+`Feb 1 2020 1:33PM`. Without any parameter the body is exactly `{{"ok": true, "members": [...]}}`.
+
+**Paging.** `limit` (1 to {MAX_LIMIT:,}) returns one page plus `next`, an opaque cursor for
+the following page (`null` on the last). Pass it back as `cursor` with the same `limit` and
+filters; following `next` visits every member once, even while members are added.
+
+**Freshness.** Every response carries an `ETag`; send it back in `If-None-Match` to get
+`304 Not Modified` until the data changes. Any committed change is visible on the next request.
+Bodies are gzip-compressed when `Accept-Encoding` allows it.
+"""
 
 
 class FetchController(Controller):
@@ -14,7 +38,57 @@ class FetchController(Controller):
     path = "/fetch"
     tags = ["roster"]
 
-    @get("/", summary="Members with their activity periods")
-    async def list_members(self) -> FetchResponse:
-        """All members ordered by name then id, each with periods ordered by start time (UTC)."""
-        return FetchResponse(ok=True, members=await load_members())
+    @get(
+        "/",
+        summary="Members with their activity periods",
+        description=FETCH_DESCRIPTION,
+        responses={
+            200: ResponseSpec(
+                data_container=FetchResponse | FullThrottleResponse,
+                description="FetchResponse for style=seed (default), FullThrottleResponse for "
+                "style=fullthrottle",
+            ),
+            304: ResponseSpec(data_container=None, description="The If-None-Match tag is current"),
+            400: ResponseSpec(
+                data_container=ErrorResponse, description="A parameter is invalid; `error` says how"
+            ),
+        },
+        # The body is compressed here, once per data version; a compression middleware must skip it.
+        opt={"skip_compression": True},
+    )
+    async def list_members(
+        self,
+        request: Request[Any, Any, Any],
+        style: str | None = Parameter(
+            description="`seed` (default): UTC, `June 05 2020 09:07`, key `activity`. "
+            "`fullthrottle`: member's zone, `Feb 1 2020 1:33PM`, key `activity_periods`.",
+        ),
+        limit: str | None = Parameter(
+            description=f"Page size, a whole number from 1 to {MAX_LIMIT:,}; adds `next` to the body."
+        ),
+        cursor: str | None = Parameter(
+            description="The `next` value of the previous page, unchanged (needs `limit`)."
+        ),
+        tz: str | None = Parameter(description="Only members in this IANA zone, e.g. `Asia/Kolkata`."),
+        name: str | None = Parameter(
+            description="Only members whose real_name contains this text, ignoring case."
+        ),
+        since: str | None = Parameter(
+            description="ISO 8601 time (UTC if no offset): only periods ending at or after it; "
+            "members with none are left out."
+        ),
+        until: str | None = Parameter(
+            description="ISO 8601 time (UTC if no offset): only periods starting at or before it; "
+            "members with none are left out."
+        ),
+    ) -> Response[FetchResponse]:
+        """All members (or one page), filtered and styled as asked; cached per data version."""
+        try:
+            query = parse_fetch_query(style, limit, cursor, tz, name, since, until)
+        except FetchQueryError as error:
+            raise ClientException(detail=str(error)) from None
+        return await fetch_response(
+            query,
+            request.headers.get("accept-encoding"),
+            request.headers.get("if-none-match"),
+        )
