@@ -79,7 +79,15 @@ def roster_sql(query: FetchQuery, sqlite: bool) -> tuple[str, list[Any]]:
     where = f" WHERE {' AND '.join(member_conditions)}" if member_conditions else ""
     member_id = "m.id" if sqlite else "m.id::text"
     columns = f"{member_id}, m.real_name, m.tz, p.start_time, p.end_time"
-    join = f"LEFT JOIN activity_period AS p ON p.member = m.id{join_window}"
+    if sqlite:
+        join = f"LEFT JOIN activity_period AS p ON p.member = m.id{join_window}"
+    else:
+        # LATERAL with OFFSET 0 (not flattened into a hash join) keeps PostgreSQL on the
+        # per-member index lookup instead of scanning every period for one page.
+        join = (
+            "LEFT JOIN LATERAL (SELECT p.start_time, p.end_time, p.id FROM activity_period AS p "
+            f"WHERE p.member = m.id{join_window} OFFSET 0) AS p ON true"
+        )
     order = f"{name_order}, m.id, p.start_time, p.id"
     if query.limit is None:
         sql = f"SELECT {columns} FROM member AS m {join}{where} ORDER BY {order}"

@@ -166,7 +166,10 @@ class PostgresReader:
             transaction = connection.transaction(isolation="repeatable_read", readonly=True)
             await transaction.start()
             try:
+                # JIT compilation only delays the first rows of a streamed roster.
+                await connection.execute("SET LOCAL jit = off")
                 row = await connection.fetchrow(VERSION_SQL)
+                _log(sql)  # asyncpg's query logger does not report cursors
                 cursor = await connection.cursor(sql, *params)
 
                 async def fetch(size: int) -> list[Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 
 from home.populate import (
@@ -36,12 +37,17 @@ async def populate(count: str, periods: str = "3", seed: str = "") -> None:
     def show_progress(done: int, total: int) -> None:
         print(f"\r  {done:,} / {total:,} members", end="", file=sys.stderr, flush=True)
 
-    result = await populate_roster(
-        count_value,
-        periods_value,
-        seed_value,
-        progress=show_progress if count_value >= PROGRESS_FROM else None,
-    )
+    try:
+        result = await populate_roster(
+            count_value,
+            periods_value,
+            seed_value,
+            progress=show_progress if count_value >= PROGRESS_FROM else None,
+        )
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        # The transaction was rolled back on the way out: nothing of this run was kept.
+        print("\npopulate: interrupted; the database is as it was before", file=sys.stderr)
+        raise SystemExit(130) from None
     if count_value >= PROGRESS_FROM:
         print(file=sys.stderr)
     print(
