@@ -64,12 +64,15 @@ class FetchController(Controller):
             "`fullthrottle`: member's zone, `Feb 1 2020 1:33PM`, key `activity_periods`.",
         ),
         limit: str | None = Parameter(
-            description=f"Page size, a whole number from 1 to {MAX_LIMIT:,}; adds `next` to the body."
+            description=f"Page size, a whole number from 1 to {MAX_LIMIT:,}; adds `next` to "
+            "the body."
         ),
         cursor: str | None = Parameter(
             description="The `next` value of the previous page, unchanged (needs `limit`)."
         ),
-        tz: str | None = Parameter(description="Only members in this IANA zone, e.g. `Asia/Kolkata`."),
+        tz: str | None = Parameter(
+            description="Only members in this IANA zone, e.g. `Asia/Kolkata`."
+        ),
         name: str | None = Parameter(
             description="Only members whose real_name contains this text, ignoring case."
         ),

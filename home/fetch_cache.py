@@ -53,11 +53,15 @@ class BodyCache:
             self._entries.move_to_end(tag)
         return entry
 
-    def put(self, version: DataVersion, tag: str, body: bytes, gzipped: bytes | None = None) -> None:
+    def put(
+        self, version: DataVersion, tag: str, body: bytes, gzipped: bytes | None = None
+    ) -> None:
         """Keep a body rendered at `version` unless a newer version has been seen already."""
         if version != self.version:
-            if self.version is not None and version.epoch == self.version.epoch and (
-                version.number < self.version.number
+            if (
+                self.version is not None
+                and version.epoch == self.version.epoch
+                and (version.number < self.version.number)
             ):
                 return
             self.version = version

@@ -1,4 +1,4 @@
-"""The query parameters of `GET /fetch/`: parsed once, validated with messages that say what to change."""
+"""The query parameters of `GET /fetch/`, validated with messages that say what to change."""
 
 from __future__ import annotations
 
@@ -92,9 +92,7 @@ def parse_limit(raw: str) -> int:
     """A page size from 1 to MAX_LIMIT."""
     text = raw.strip()
     if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_LIMIT:
-        raise FetchQueryError(
-            f"limit must be a whole number from 1 to {MAX_LIMIT:,}, not {raw!r}"
-        )
+        raise FetchQueryError(f"limit must be a whole number from 1 to {MAX_LIMIT:,}, not {raw!r}")
     return int(text)
 
 

@@ -13,10 +13,10 @@ import random
 import string
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from home.db import engine, write_transaction
 from home.tables import Member
@@ -31,7 +31,8 @@ BATCH_MEMBERS = 5_000
 # own transaction (SQLite DDL is transactional, so no other connection ever sees them gone)
 # and bumps the version once itself.
 SQLITE_VERSION_TRIGGERS = (
-    "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'roster\\_version\\_%' "
+    "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
+    "AND name LIKE 'roster\\_version\\_%' "
     "ESCAPE '\\' AND tbl_name IN ('member', 'activity_period')"
 )
 
@@ -71,7 +72,7 @@ def parse_count(raw: object, *, name: str, low: int, high: int) -> int:
 
 def _window_end(seed: int | None, now: datetime | None) -> datetime:
     if now is None:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
     # With a seed, anchor to midnight UTC so two runs on the same day are identical.
     end = now.replace(hour=0, minute=0, second=0, microsecond=0) if seed is not None else now
     return end.replace(microsecond=0)
@@ -127,7 +128,10 @@ def generate(
         by_member: dict[str, list[tuple[datetime, datetime]]] = {row[0]: [] for row in members}
         for member_id, start, end in spans:
             by_member[member_id].append(
-                (datetime.fromtimestamp(start, timezone.utc), datetime.fromtimestamp(end, timezone.utc))
+                (
+                    datetime.fromtimestamp(start, UTC),
+                    datetime.fromtimestamp(end, UTC),
+                )
             )
         out.extend(
             (Member(id=uuid.UUID(member_id), real_name=name, tz=tz), by_member[member_id])
@@ -150,7 +154,7 @@ class _StoredTimes:
         day, second = divmod(seconds, 86_400)
         prefix = self.days.get(day)
         if prefix is None:
-            prefix = datetime.fromtimestamp(day * 86_400, timezone.utc).strftime("%Y-%m-%d ")
+            prefix = datetime.fromtimestamp(day * 86_400, UTC).strftime("%Y-%m-%d ")
             self.days[day] = prefix
         return prefix + self.clock[second]
 
@@ -213,7 +217,8 @@ class _PostgresWriter:
             await self.connection.execute(
                 "INSERT INTO activity_period (member, start_time, end_time) "
                 "SELECT member, to_timestamp(start_time), to_timestamp(end_time) "
-                "FROM unnest($1::uuid[], $2::float8[], $3::float8[]) AS t(member, start_time, end_time)",
+                "FROM unnest($1::uuid[], $2::float8[], $3::float8[]) "
+                "AS t(member, start_time, end_time)",
                 [row[0] for row in spans],
                 [row[1] for row in spans],
                 [row[2] for row in spans],

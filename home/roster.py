@@ -34,7 +34,7 @@ HEAD = b'{"ok":true,"members":['
 
 
 class _Params:
-    """Placeholders and their values, in the style of the engine (`?` or `$n`)."""
+    """Numbered placeholders (`:p1` on SQLite, `$1` on PostgreSQL) and their values."""
 
     def __init__(self, sqlite: bool):
         self.sqlite = sqlite
@@ -42,10 +42,16 @@ class _Params:
 
     def add(self, value: Any, cast: str = "") -> str:
         self.values.append(value)
-        return "?" if self.sqlite else f"${len(self.values)}{cast}"
+        number = len(self.values)
+        return f":p{number}" if self.sqlite else f"${number}{cast}"
+
+    def bound(self) -> list[Any] | dict[str, Any]:
+        if self.sqlite:
+            return {f"p{number}": value for number, value in enumerate(self.values, 1)}
+        return self.values
 
 
-def roster_sql(query: FetchQuery, sqlite: bool) -> tuple[str, list[Any]]:
+def roster_sql(query: FetchQuery, sqlite: bool) -> tuple[str, Any]:
     """The one statement that lists the members `query` asks for, each row a (member, period)."""
     params = _Params(sqlite)
     name_order = "m.real_name" if sqlite else 'm.real_name COLLATE "C"'
@@ -59,9 +65,13 @@ def roster_sql(query: FetchQuery, sqlite: bool) -> tuple[str, list[Any]]:
         member_conditions.append(f"m.tz = {params.add(query.tz)}")
     if query.name is not None:
         if sqlite:
-            member_conditions.append(f"instr(roster_lower(m.real_name), {params.add(query.name.lower())}) > 0")
+            member_conditions.append(
+                f"instr(roster_lower(m.real_name), {params.add(query.name.lower())}) > 0"
+            )
         else:
-            member_conditions.append(f"strpos(lower(m.real_name), lower({params.add(query.name)})) > 0")
+            member_conditions.append(
+                f"strpos(lower(m.real_name), lower({params.add(query.name)})) > 0"
+            )
     window = []
     for column, operator, moment in (
         ("end_time", ">=", query.since),
@@ -98,7 +108,7 @@ def roster_sql(query: FetchQuery, sqlite: bool) -> tuple[str, list[Any]]:
             f"ORDER BY {name_order}, m.id LIMIT {params.add(query.limit + 1)}"
         )
         sql = f"SELECT {columns} FROM ({page}) AS m {join} ORDER BY {order}"
-    return sql, params.values
+    return sql, params.bound()
 
 
 class _Shaper:
@@ -124,7 +134,9 @@ class _Shaper:
         if self.sqlite:
             if not all(is_canonical_stored(start) for start, _ in spans):
                 spans.sort(key=lambda span: parse_stored(span[0]))
-            periods = [Period(seed_from_stored(start), seed_from_stored(end)) for start, end in spans]
+            periods = [
+                Period(seed_from_stored(start), seed_from_stored(end)) for start, end in spans
+            ]
         else:
             periods = [Period(format_seed(start), format_seed(end)) for start, end in spans]
         return MemberOut(member_id, real_name, tz, periods)

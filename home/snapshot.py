@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 
 from home.db import engine
 
@@ -102,7 +102,7 @@ class SQLiteReader:
         else:
             connection.close()
 
-    def _open(self, sql: str, params: Sequence[Any]) -> tuple[sqlite3.Connection, Any, DataVersion]:
+    def _open(self, sql: str, params: Any) -> tuple[sqlite3.Connection, Any, DataVersion]:
         connection = self._take()
         try:
             connection.execute("BEGIN")
@@ -115,7 +115,7 @@ class SQLiteReader:
         return connection, cursor, DataVersion(epoch, number)
 
     @asynccontextmanager
-    async def snapshot(self, sql: str, params: Sequence[Any]) -> AsyncIterator[Snapshot]:
+    async def snapshot(self, sql: str, params: Any) -> AsyncIterator[Snapshot]:
         """Rows of `sql` and the data version, read in one transaction."""
         connection, cursor, version = await asyncio.to_thread(self._open, sql, params)
         try:

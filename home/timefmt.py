@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone, tzinfo
+from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -11,7 +11,7 @@ MONTHS = (
     "July", "August", "September", "October", "November", "December",
 )  # fmt: skip
 MONTH_ABBREVIATIONS = tuple(month[:3] for month in MONTHS)
-UTC = timezone.utc
+UTC = UTC
 
 
 def format_seed(moment: datetime) -> str:
@@ -57,7 +57,7 @@ def seed_from_stored(text: str) -> str:
 
 
 def is_canonical_stored(text: str) -> bool:
-    """True when the stored text sorts in time order against others like it (UTC, Piccolo's form)."""
+    """True when the stored text sorts in time order with others like it (UTC, Piccolo's form)."""
     return text.endswith("+00:00") and len(text) in (25, 32) and text[10] == " "
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import os
 import socket
@@ -68,7 +69,9 @@ async def test_fetch_gzip_round_trip_matches_identity_body(client, monkeypatch):
     assert "content-encoding" not in identity.headers
     calls = []
     real_compress = fetch_cache.compress
-    monkeypatch.setattr(fetch_cache, "compress", lambda body: calls.append(1) or real_compress(body))
+    monkeypatch.setattr(
+        fetch_cache, "compress", lambda body: calls.append(1) or real_compress(body)
+    )
     raw_bodies = []
     for _ in range(3):
         async with client.stream("GET", "/fetch/", headers={"accept-encoding": "gzip"}) as response:
@@ -144,9 +147,14 @@ async def test_fetch_shows_period_change_on_next_request(client, db):
 async def test_fetch_shows_populate_run_on_next_request(client, cli_env):
     await make_member()
     assert len((await client.get("/fetch/")).json()["members"]) == 1
-    result = subprocess.run(
+    result = await asyncio.to_thread(
+        subprocess.run,
         [sys.executable, "-m", "piccolo.main", "home", "populate", "4"],
-        cwd=PROJECT, env=cli_env, capture_output=True, text=True, timeout=120,
+        cwd=PROJECT,
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr + result.stdout
     assert len((await client.get("/fetch/")).json()["members"]) == 5
@@ -155,8 +163,12 @@ async def test_fetch_shows_populate_run_on_next_request(client, cli_env):
 async def admin_session(client) -> dict[str, str]:
     """Log in to the admin API; return the headers its writes need."""
     await BaseUser.create_user(
-        username="fresh", password="fresh-password-1", email="fresh@localhost",
-        admin=True, active=True, superuser=True,
+        username="fresh",
+        password="fresh-password-1",
+        email="fresh@localhost",
+        admin=True,
+        active=True,
+        superuser=True,
     )
     await client.get("/admin/")
     token = client.cookies.get("csrftoken")
@@ -207,8 +219,20 @@ def server(cli_env, tmp_path):
     log_path = tmp_path / "uvicorn.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "app:app", "--port", str(port), "--log-level", "warning"],
-            cwd=PROJECT, env=cli_env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "app:app",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            cwd=PROJECT,
+            env=cli_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -237,7 +261,8 @@ async def test_two_processes_sharing_one_database_stay_coherent(client, server):
         # A write in this process is visible in the other one on its very next request.
         await make_member("SECOND")
         theirs = await other.get(
-            "/fetch/", headers={"if-none-match": theirs.headers["etag"], "accept-encoding": "identity"}
+            "/fetch/",
+            headers={"if-none-match": theirs.headers["etag"], "accept-encoding": "identity"},
         )
         assert theirs.status_code == 200
         assert [m["real_name"] for m in theirs.json()["members"]] == ["FIRST", "SECOND"]
@@ -246,8 +271,12 @@ async def test_two_processes_sharing_one_database_stay_coherent(client, server):
         assert ours.headers["etag"] == theirs.headers["etag"]
         member_id = theirs.json()["members"][0]["id"]
         await BaseUser.create_user(
-            username="other", password="other-password-1", email="other@localhost",
-            admin=True, active=True, superuser=True,
+            username="other",
+            password="other-password-1",
+            email="other@localhost",
+            admin=True,
+            active=True,
+            superuser=True,
         )
         await other.get("/admin/")
         headers = {"X-CSRFToken": other.cookies["csrftoken"], "origin": server}

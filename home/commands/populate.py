@@ -30,7 +30,9 @@ async def populate(count: str, periods: str = "3", seed: str = "") -> None:
     try:
         count_value = parse_count(count, name="count", low=1, high=MAX_MEMBERS)
         periods_value = parse_count(periods, name="--periods", low=0, high=MAX_PERIODS)
-        seed_value = None if seed in ("", None) else parse_count(seed, name="--seed", low=0, high=2**63)
+        seed_value = (
+            None if seed in ("", None) else parse_count(seed, name="--seed", low=0, high=2**63)
+        )
     except PopulateError as error:
         raise SystemExit(f"populate: {error}") from None
 
