@@ -37,6 +37,10 @@ run: migrate ## Serve on SQLite with demo data and an admin login (http://127.0.
 test: install ## Run the whole test suite (SQLite and PostgreSQL)
 	$(BIN)/python -m pytest
 
+.PHONY: bench
+bench: install ## Benchmark /fetch/ (1,000 and 100,000 members) against stored bytes; needs wrk
+	$(BIN)/python bench/run.py
+
 .PHONY: lint
 lint: install ## Check style with ruff
 	$(BIN)/ruff check .
