@@ -7,6 +7,7 @@ from typing import Any
 from litestar import Controller, Request, Response, get
 from litestar.exceptions import ClientException
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Example
 from litestar.params import Parameter
 
 from home.fetch_query import MAX_LIMIT, FetchQueryError, parse_fetch_query
@@ -32,6 +33,33 @@ Bodies are gzip-compressed when `Accept-Encoding` allows it.
 """
 
 
+_MEMBER = {"id": "a23a4474-32f5-42fe-8f82-ab495500ecf9", "real_name": "Egon Spengler"}
+SEED_EXAMPLE = {
+    "ok": True,
+    "members": [
+        {
+            **_MEMBER,
+            "tz": "America/Los_Angeles",
+            "activity": [
+                {"start_time": "February 01 2020 21:33", "end_time": "February 01 2020 22:54"}
+            ],
+        }
+    ],
+}
+FULLTHROTTLE_EXAMPLE = {
+    "ok": True,
+    "members": [
+        {
+            **_MEMBER,
+            "tz": "America/Los_Angeles",
+            "activity_periods": [
+                {"start_time": "Feb 1 2020 1:33PM", "end_time": "Feb 1 2020 2:54PM"}
+            ],
+        }
+    ],
+}
+
+
 class FetchController(Controller):
     """`GET /fetch/`: every member with their activity periods."""
 
@@ -47,6 +75,11 @@ class FetchController(Controller):
                 data_container=FetchResponse | FullThrottleResponse,
                 description="FetchResponse for style=seed (default), FullThrottleResponse for "
                 "style=fullthrottle",
+                generate_examples=False,
+                examples=[
+                    Example(summary="style=seed (default)", value=SEED_EXAMPLE),
+                    Example(summary="style=fullthrottle", value=FULLTHROTTLE_EXAMPLE),
+                ],
             ),
             304: ResponseSpec(data_container=None, description="The If-None-Match tag is current"),
             400: ResponseSpec(
@@ -60,29 +93,35 @@ class FetchController(Controller):
         self,
         request: Request[Any, Any, Any],
         style: str | None = Parameter(
+            default=None,
             description="`seed` (default): UTC, `June 05 2020 09:07`, key `activity`. "
             "`fullthrottle`: member's zone, `Feb 1 2020 1:33PM`, key `activity_periods`.",
         ),
         limit: str | None = Parameter(
+            default=None,
             description=f"Page size, a whole number from 1 to {MAX_LIMIT:,}; adds `next` to "
-            "the body."
+            "the body.",
         ),
         cursor: str | None = Parameter(
-            description="The `next` value of the previous page, unchanged (needs `limit`)."
+            default=None,
+            description="The `next` value of the previous page, unchanged (needs `limit`).",
         ),
         tz: str | None = Parameter(
-            description="Only members in this IANA zone, e.g. `Asia/Kolkata`."
+            default=None, description="Only members in this IANA zone, e.g. `Asia/Kolkata`."
         ),
         name: str | None = Parameter(
-            description="Only members whose real_name contains this text, ignoring case."
+            default=None,
+            description="Only members whose real_name contains this text, ignoring case.",
         ),
         since: str | None = Parameter(
+            default=None,
             description="ISO 8601 time (UTC if no offset): only periods ending at or after it; "
-            "members with none are left out."
+            "members with none are left out.",
         ),
         until: str | None = Parameter(
+            default=None,
             description="ISO 8601 time (UTC if no offset): only periods starting at or before it; "
-            "members with none are left out."
+            "members with none are left out.",
         ),
     ) -> Response[FetchResponse]:
         """All members (or one page), filtered and styled as asked; cached per data version."""

@@ -38,6 +38,7 @@ class BodyCache:
         self.version: DataVersion | None = None
         self._entries: OrderedDict[str, CachedBody] = OrderedDict()
         self._compressing: dict[str, asyncio.Future[bytes]] = {}
+        self._filling: set[str] = set()
 
     @property
     def size(self) -> int:
@@ -104,6 +105,18 @@ class BodyCache:
             self._compressing.pop(key, None)
             return compressed
         return await asyncio.shield(pending)
+
+    def claim_fill(self, version: DataVersion, tag: str) -> str | None:
+        """Let one stream per body keep a copy for the cache; None if another already does."""
+        key = f"{version.token}/{tag}"
+        if key in self._filling:
+            return None
+        self._filling.add(key)
+        return key
+
+    def release_fill(self, key: str) -> None:
+        """The stream holding `key` has finished (or failed)."""
+        self._filling.discard(key)
 
     def clear(self) -> None:
         """Forget everything (tests, or a database switch)."""

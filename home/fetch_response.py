@@ -151,7 +151,10 @@ async def _stream(
 ) -> AsyncIterator[bytes]:
     """Send what was rendered so far, then the rest as it is rendered; keep it if it fits."""
     compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31) if gzipped else None
-    kept: list[bytes] | None = list(parts)
+    # Only one stream per body keeps a copy for the cache, so concurrent streams of a large
+    # roster hold one chunk each, not one document each.
+    fill = cache.claim_fill(snapshot.version, query.tag())
+    kept: list[bytes] | None = list(parts) if fill is not None else None
     kept_size = sum(len(part) for part in parts)
     compressed_kept: list[bytes] = []
     complete = False
@@ -160,7 +163,8 @@ async def _stream(
         if compressor is None:
             return part
         out = compressor.compress(part)
-        compressed_kept.append(out)
+        if kept is not None:
+            compressed_kept.append(out)
         return out
 
     try:
@@ -170,12 +174,13 @@ async def _stream(
                 yield out
         parts.clear()
         async for part in chunks:
+            out = encode(part)
             if kept is not None:
                 kept.append(part)
                 kept_size += len(part)
                 if kept_size > CACHE_MAX_BYTES:
                     kept = None
-            out = encode(part)
+                    compressed_kept.clear()
             if out:
                 yield out
         if compressor is not None:
@@ -184,12 +189,16 @@ async def _stream(
             yield tail
         complete = True
     finally:
+        if fill is not None:
+            cache.release_fill(fill)
         await chunks.aclose()  # type: ignore[attr-defined]
         await opened.__aexit__(None, None, None)
     if complete and kept is not None:
+        body = b"".join(kept)
+        kept.clear()
         cache.put(
             snapshot.version,
             query.tag(),
-            b"".join(kept),
+            body,
             b"".join(compressed_kept) if compressor is not None else None,
         )

@@ -125,3 +125,36 @@ async def test_streamed_paging_and_styles_match_the_assembled_ones(client, monke
         response = await client.get("/fetch/" + query, headers={"accept-encoding": "identity"})
         assert "content-length" not in response.headers
         assert response.content == expected[query], query
+
+
+def test_only_one_stream_per_body_keeps_a_copy_for_the_cache():
+    from home.fetch_cache import BodyCache
+    from home.snapshot import DataVersion
+
+    cache = BodyCache()
+    version = DataVersion("e", 1)
+    first = cache.claim_fill(version, "all")
+    assert first is not None
+    assert cache.claim_fill(version, "all") is None
+    assert cache.claim_fill(version, "other") is not None
+    cache.release_fill(first)
+    assert cache.claim_fill(version, "all") is not None
+
+
+def test_cache_keeps_only_the_newest_version_and_its_byte_budget():
+    from home.fetch_cache import BodyCache
+    from home.snapshot import DataVersion
+
+    cache = BodyCache(max_bytes=100)
+    cache.put(DataVersion("e", 2), "a", b"x" * 40)
+    cache.put(DataVersion("e", 1), "b", b"old")  # an older render never replaces newer data
+    assert cache.get(DataVersion("e", 1), "b") is None
+    cache.put(DataVersion("e", 2), "c", b"y" * 40)
+    cache.put(DataVersion("e", 2), "d", b"z" * 40)  # over budget: the least recent goes
+    assert cache.get(DataVersion("e", 2), "a") is None
+    assert cache.get(DataVersion("e", 2), "d").body == b"z" * 40
+    cache.put(DataVersion("e", 3), "a", b"new")
+    assert cache.get(DataVersion("e", 2), "c") is None
+    assert cache.get(DataVersion("e", 3), "a").body == b"new"
+    cache.put(DataVersion("e", 3), "huge", b"h" * 101)  # larger than the whole budget
+    assert cache.get(DataVersion("e", 3), "huge") is None

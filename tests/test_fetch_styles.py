@@ -124,3 +124,21 @@ async def test_fullthrottle_lists_members_without_periods(client):
 )
 def test_fullthrottle_time_format(moment, zone, expected):
     assert format_fullthrottle(moment, zone_named(zone)) == expected
+
+
+async def test_openapi_documents_both_styles_and_every_optional_parameter(client):
+    schema = (await client.get("/schema/openapi.json")).json()
+    operation = schema["paths"]["/fetch"]["get"]
+    parameters = {p["name"]: p for p in operation["parameters"]}
+    assert set(parameters) == {"style", "limit", "cursor", "tz", "name", "since", "until"}
+    assert not any(p["required"] for p in parameters.values())
+    assert "fullthrottle" in parameters["style"]["description"]
+    body = operation["responses"]["200"]["content"]["application/json"]
+    refs = {item["$ref"].rsplit("/", 1)[1] for item in body["schema"]["oneOf"]}
+    assert refs == {"FetchResponse", "FullThrottleResponse"}
+    members = schema["components"]["schemas"]["FullThrottleMember"]["properties"]
+    assert "activity_periods" in members
+    assert operation["responses"]["400"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/ErrorResponse"
+    )
+    assert "304" in operation["responses"]
