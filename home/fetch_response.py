@@ -3,6 +3,7 @@ otherwise a fresh render — whole when small, streamed in chunks when large."""
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
@@ -12,7 +13,7 @@ from litestar import Response
 from litestar.enums import MediaType
 from litestar.response import Stream
 
-from home.fetch_cache import CACHE_MAX_BYTES, GZIP_LEVEL, BodyCache, roster_cache
+from home.fetch_cache import CACHE_MAX_BYTES, GZIP_LEVEL, BodyCache, compress, roster_cache
 from home.fetch_query import FetchQuery
 from home.roster import render, roster_sql
 from home.snapshot import DataVersion, Snapshot, current_version, is_sqlite, reader
@@ -84,14 +85,30 @@ async def fetch_response(
         )
     tag = query.tag()
     entry = cache.get(version, tag)
-    if entry is not None:
-        body = await cache.gzipped(version, tag, entry) if gzipped else entry.body
-        return Response(
-            content=body,
-            media_type=MediaType.JSON,
-            headers=_headers(etag_for(version, query, gzipped), gzipped),
-        )
-    return await _render_response(query, gzipped, cache)
+    if entry is None:
+        # Requests arriving while the same body renders wait for it instead of rendering too.
+        key = f"{version.token}/{tag}"
+        rendering = _rendering.get(key)
+        if rendering is None:
+            rendering = _rendering[key] = asyncio.get_running_loop().create_future()
+            try:
+                return await _render_response(query, gzipped, cache)
+            finally:
+                del _rendering[key]
+                rendering.set_result(None)
+        await asyncio.shield(rendering)
+        entry = cache.get(version, tag)
+        if entry is None:  # streamed (too large to assemble) or failed: render for this one
+            return await _render_response(query, gzipped, cache)
+    body = await cache.gzipped(version, tag, entry) if gzipped else entry.body
+    return Response(
+        content=body,
+        media_type=MediaType.JSON,
+        headers=_headers(etag_for(version, query, gzipped), gzipped),
+    )
+
+
+_rendering: dict[str, asyncio.Future[None]] = {}
 
 
 async def _render_response(query: FetchQuery, gzipped: bool, cache: BodyCache) -> Response[Any]:
@@ -117,7 +134,7 @@ async def _render_response(query: FetchQuery, gzipped: bool, cache: BodyCache) -
                 body = (
                     await cache.gzipped(snapshot.version, query.tag(), entry)
                     if entry is not None
-                    else _gzip_once(body)
+                    else compress(body)
                 )
             return Response(
                 content=body,
@@ -132,12 +149,6 @@ async def _render_response(query: FetchQuery, gzipped: bool, cache: BodyCache) -
         media_type=MediaType.JSON,
         headers=_headers(etag_for(snapshot.version, query, gzipped), gzipped),
     )
-
-
-def _gzip_once(body: bytes) -> bytes:
-    from home.fetch_cache import compress
-
-    return compress(body)
 
 
 async def _stream(

@@ -314,3 +314,21 @@ async def test_writes_to_other_tables_keep_the_cached_body(client, monkeypatch):
 def test_environment_has_no_leftover_statement_log():
     assert snapshot.statement_log is None
     assert os.environ.get("DATABASE_URL", "") == ""
+
+
+async def test_concurrent_requests_for_a_new_version_render_once(client, monkeypatch):
+    await make_roster(30)
+    fetch_cache.roster_cache.clear()
+    from home import fetch_response
+
+    renders = []
+    real_render = fetch_response.render
+    monkeypatch.setattr(
+        fetch_response, "render", lambda *args: renders.append(1) or real_render(*args)
+    )
+    responses = await asyncio.gather(
+        *[client.get("/fetch/", headers={"accept-encoding": "identity"}) for _ in range(8)]
+    )
+    assert len({r.content for r in responses}) == 1
+    assert len({r.headers["etag"] for r in responses}) == 1
+    assert len(renders) == 1
