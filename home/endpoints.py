@@ -129,8 +129,12 @@ class FetchController(Controller):
             query = parse_fetch_query(style, limit, cursor, tz, name, since, until)
         except FetchQueryError as error:
             raise ClientException(detail=str(error)) from None
-        return await fetch_response(
-            query,
-            request.headers.get("accept-encoding"),
-            request.headers.get("if-none-match"),
-        )
+        # Two headers read straight from the ASGI scope: building request.headers would cost
+        # more than the whole cached answer.
+        accept_encoding = if_none_match = None
+        for header, value in request.scope["headers"]:
+            if header == b"accept-encoding":
+                accept_encoding = value.decode("latin-1")
+            elif header == b"if-none-match":
+                if_none_match = value.decode("latin-1")
+        return await fetch_response(query, accept_encoding, if_none_match)
