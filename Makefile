@@ -48,6 +48,10 @@ test: install ## Run the whole test suite (SQLite, PostgreSQL and the admin in C
 screenshots: install ## Refresh the admin screenshots in docs/ (real server + Debian's Chromium)
 	$(BIN)/python -m tests.e2e.screenshots
 
+.PHONY: bench
+bench: install ## Benchmark /fetch/ (1,000 and 100,000 members) against stored bytes; needs wrk
+	$(BIN)/python bench/run.py
+
 .PHONY: lint
 lint: install ## Check style with ruff
 	$(BIN)/ruff check .

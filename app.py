@@ -12,6 +12,7 @@ from home.health import HealthController
 from home.hosts import AllowedHosts
 from home.limits import RequestLimits
 from home.mount import admin_mount
+from home.openapi import fetch_styles_any_of
 from home.settings import settings
 
 app = Litestar(
@@ -21,6 +22,7 @@ app = Litestar(
     openapi_config=OpenAPIConfig(title="Roster API", version="1.0.0", path="/schema"),
     debug=settings.debug,
 )
+fetch_styles_any_of(app)
 # Litestar's own middleware runs only for requests that match a route; these wrap every request
 # (404s and 405s included, and the admin mount) from the outside.
 app.asgi_handler = AccessLog(

@@ -19,6 +19,8 @@ def check_real_name(real_name: object) -> str:
     """Return the name, or raise ValueError saying what is allowed."""
     if not isinstance(real_name, str) or not real_name.strip():
         raise ValueError("real_name must not be empty")
+    if "\x00" in real_name:
+        raise ValueError("real_name must not contain NUL (\\x00) characters")
     if len(real_name) > NAME_MAX_LENGTH:
         raise ValueError(
             f"real_name is {len(real_name)} characters long; the limit is {NAME_MAX_LENGTH}"

@@ -49,3 +49,23 @@ async def make_roster(members: int, periods: int = 3) -> list[Member]:
     if rows:
         await ActivityPeriod.insert(*rows)
     return made
+
+
+async def write_outside_app(db, statement: str) -> None:
+    """Run one SQL write on a connection of its own, as an operator typing into the database."""
+    if db.kind == "sqlite":
+        import sqlite3
+
+        connection = sqlite3.connect(db.env["SQLITE_PATH"], timeout=30, isolation_level=None)
+        try:
+            connection.execute(statement)
+        finally:
+            connection.close()
+        return
+    import asyncpg
+
+    connection = await asyncpg.connect(db.env["DATABASE_URL"])
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()

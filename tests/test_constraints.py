@@ -60,6 +60,8 @@ def test_application_rules_say_what_to_change():
         check_tz("Mars/Olympus")
     with pytest.raises(ValueError, match="must not be empty"):
         check_real_name("   ")
+    with pytest.raises(ValueError, match="NUL"):
+        check_real_name("A\x00B")
     with pytest.raises(ValueError, match="the limit is 100"):
         check_real_name("X" * 101)
     assert check_tz("US/Pacific") == "US/Pacific"

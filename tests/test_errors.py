@@ -7,6 +7,8 @@ import sqlite3
 import asyncpg
 import pytest
 
+from home import fetch_response
+
 OUTAGES = [
     ConnectionRefusedError("[Errno 111] Connect call failed"),
     TimeoutError(),
@@ -27,7 +29,8 @@ async def test_fetch_answers_503_when_the_database_is_unavailable(client, db, mo
     async def fail(*_args, **_kwargs):
         raise outage
 
-    monkeypatch.setattr(type(db.engine), "run_querystring", fail)
+    # Every /fetch/ starts by asking the database for the data version.
+    monkeypatch.setattr(fetch_response, "current_version", fail)
     response = await client.get("/fetch/")
     assert response.status_code == 503
     assert response.json() == {"ok": False, "error": "the database is unavailable; retry shortly"}
@@ -38,7 +41,7 @@ async def test_a_bug_is_a_500_without_internals(client, db, monkeypatch):
     async def bug(*_args, **_kwargs):
         raise KeyError("secret_column")
 
-    monkeypatch.setattr(type(db.engine), "run_querystring", bug)
+    monkeypatch.setattr(fetch_response, "current_version", bug)
     response = await client.get("/fetch/")
     assert response.status_code == 500
     assert response.json() == {

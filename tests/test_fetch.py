@@ -108,10 +108,13 @@ async def test_fetch_keeps_each_period_with_its_member(client):
 async def test_fetch_is_in_openapi_with_response_schema(client):
     schema = (await client.get("/schema/openapi.json")).json()
     operation = schema["paths"]["/fetch"]["get"]
-    ref = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
-    name = ref.rsplit("/", 1)[1]
-    component = schema["components"]["schemas"][name]
-    assert set(component["properties"]) >= {"ok", "members"}
+    body_schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    # One schema per style (seed and fullthrottle), each a named component.
+    refs = [item["$ref"] for item in body_schema.get("anyOf", [body_schema])]
+    assert refs
+    for ref in refs:
+        component = schema["components"]["schemas"][ref.rsplit("/", 1)[1]]
+        assert set(component["properties"]) >= {"ok", "members"}
 
 
 async def test_unknown_path_gets_json_error(client):

@@ -10,6 +10,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from app import app
 from tests.conftest import ENGINES
@@ -50,7 +51,11 @@ def test_api_answers_every_generated_request_as_documented(fuzzed_server, label)
         @given(case=operation.as_strategy(generation_mode=mode))
         @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
         def check(case):
-            response = case.call_and_validate(base_url=fuzzed_server.url, timeout=30)
+            # A schema-valid value can still be refused with a documented 400: a cursor must be
+            # one the API issued, a time must parse, a zone must exist. Every other check runs.
+            response = case.call_and_validate(
+                base_url=fuzzed_server.url, timeout=30, excluded_checks=[positive_data_acceptance]
+            )
             assert response.status_code < 500, response.text
 
         check()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 
 from home.populate import (
@@ -29,19 +30,26 @@ async def populate(count: str, periods: str = "3", seed: str = "") -> None:
     try:
         count_value = parse_count(count, name="count", low=1, high=MAX_MEMBERS)
         periods_value = parse_count(periods, name="--periods", low=0, high=MAX_PERIODS)
-        seed_value = None if seed in ("", None) else parse_count(seed, name="--seed", low=0, high=2**63)
+        seed_value = (
+            None if seed in ("", None) else parse_count(seed, name="--seed", low=0, high=2**63)
+        )
     except PopulateError as error:
         raise SystemExit(f"populate: {error}") from None
 
     def show_progress(done: int, total: int) -> None:
         print(f"\r  {done:,} / {total:,} members", end="", file=sys.stderr, flush=True)
 
-    result = await populate_roster(
-        count_value,
-        periods_value,
-        seed_value,
-        progress=show_progress if count_value >= PROGRESS_FROM else None,
-    )
+    try:
+        result = await populate_roster(
+            count_value,
+            periods_value,
+            seed_value,
+            progress=show_progress if count_value >= PROGRESS_FROM else None,
+        )
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        # The transaction was rolled back on the way out: nothing of this run was kept.
+        print("\npopulate: interrupted; the database is as it was before", file=sys.stderr)
+        raise SystemExit(130) from None
     if count_value >= PROGRESS_FROM:
         print(file=sys.stderr)
     print(

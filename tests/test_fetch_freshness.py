@@ -1,0 +1,334 @@
+"""/fetch/ caching: ETag and 304, gzip, and never a stale body after any committed change."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from piccolo.apps.user.tables import BaseUser
+
+from home import fetch_cache, snapshot
+from tests.factories import make_member, make_period, make_roster, write_outside_app
+
+PROJECT = Path(__file__).resolve().parent.parent
+PORTS = range(8150, 8199)
+# The admin warns on login outside production mode; that is the admin's concern, not this test's.
+ADMIN_LOGIN_WARNING = "ignore:If running sessions in production:UserWarning"
+
+
+async def test_fetch_sends_etag_and_304_for_the_current_tag(client):
+    await make_member("ALPHA")
+    first = await client.get("/fetch/", headers={"accept-encoding": "identity"})
+    etag = first.headers["etag"]
+    assert etag.startswith('"') and etag.endswith('"')
+    again = await client.get(
+        "/fetch/", headers={"if-none-match": etag, "accept-encoding": "identity"}
+    )
+    assert again.status_code == 304
+    assert again.content == b""
+    assert again.headers["etag"] == etag
+    assert "content-type" not in again.headers
+
+
+async def test_fetch_old_etag_gets_the_new_body_after_a_change(client):
+    await make_member("ALPHA")
+    first = await client.get("/fetch/")
+    await make_member("BRAVO")
+    after = await client.get("/fetch/", headers={"if-none-match": first.headers["etag"]})
+    assert after.status_code == 200
+    assert after.headers["etag"] != first.headers["etag"]
+    assert [m["real_name"] for m in after.json()["members"]] == ["ALPHA", "BRAVO"]
+
+
+async def test_fetch_etag_differs_per_query_and_encoding(client):
+    await make_member("ALPHA")
+    plain = await client.get("/fetch/", headers={"accept-encoding": "identity"})
+    zipped = await client.get("/fetch/", headers={"accept-encoding": "gzip"})
+    paged = await client.get("/fetch/?limit=5", headers={"accept-encoding": "identity"})
+    tags = {plain.headers["etag"], zipped.headers["etag"], paged.headers["etag"]}
+    assert len(tags) == 3
+    # Either encoding's tag revalidates the resource.
+    revalidated = await client.get(
+        "/fetch/",
+        headers={"if-none-match": zipped.headers["etag"], "accept-encoding": "identity"},
+    )
+    assert revalidated.status_code == 304
+
+
+async def test_fetch_gzip_round_trip_matches_identity_body(client, monkeypatch):
+    await make_roster(50)
+    identity = await client.get("/fetch/", headers={"accept-encoding": "identity"})
+    assert "content-encoding" not in identity.headers
+    calls = []
+    real_compress = fetch_cache.compress
+    monkeypatch.setattr(
+        fetch_cache, "compress", lambda body: calls.append(1) or real_compress(body)
+    )
+    raw_bodies = []
+    for _ in range(3):
+        async with client.stream("GET", "/fetch/", headers={"accept-encoding": "gzip"}) as response:
+            assert response.headers["content-encoding"] == "gzip"
+            assert response.headers["vary"] == "Accept-Encoding"
+            raw_bodies.append(b"".join([chunk async for chunk in response.aiter_raw()]))
+    assert gzip.decompress(raw_bodies[0]) == identity.content
+    assert len(raw_bodies[0]) < len(identity.content) / 3
+    assert raw_bodies[0] == raw_bodies[1] == raw_bodies[2]
+    assert len(calls) == 1, "gzip must be computed once per data version"
+
+
+async def test_fetch_refuses_gzip_with_zero_quality(client):
+    await make_member()
+    response = await client.get("/fetch/", headers={"accept-encoding": "gzip;q=0, identity"})
+    assert "content-encoding" not in response.headers
+    assert response.json()["ok"] is True
+
+
+async def test_fetch_repeat_request_sends_only_the_version_check(client):
+    await make_roster(20)
+    await client.get("/fetch/")
+    snapshot.statement_log = log = []
+    try:
+        response = await client.get("/fetch/")
+    finally:
+        snapshot.statement_log = None
+    assert response.status_code == 200
+    assert len(log) == 1, log
+    assert "data_version" in log[0] or "roster_version" in log[0]
+
+
+async def count_render_statements(client) -> list[str]:
+    fetch_cache.roster_cache.clear()
+    snapshot.statement_log = log = []
+    try:
+        response = await client.get("/fetch/")
+    finally:
+        snapshot.statement_log = None
+    assert response.status_code == 200
+    return log
+
+
+async def test_fetch_query_count_does_not_grow_with_members(client):
+    await make_roster(1)
+    one = await count_render_statements(client)
+    await make_roster(199)
+    many = await count_render_statements(client)
+    assert len((await client.get("/fetch/")).json()["members"]) == 200
+    assert len(one) == len(many), (one, many)
+    assert len([s for s in many if "activity_period" in s]) == 1, many
+
+
+async def test_fetch_shows_plain_sql_change_on_next_request(client, db):
+    member = await make_member("BEFORE")
+    assert (await client.get("/fetch/")).json()["members"][0]["real_name"] == "BEFORE"
+    await write_outside_app(db, f"UPDATE member SET real_name = 'AFTER' WHERE id = '{member.id}'")
+    assert (await client.get("/fetch/")).json()["members"][0]["real_name"] == "AFTER"
+    await write_outside_app(db, "DELETE FROM activity_period")
+    await write_outside_app(db, "DELETE FROM member")
+    assert (await client.get("/fetch/")).json()["members"] == []
+
+
+async def test_fetch_shows_period_change_on_next_request(client, db):
+    member = await make_member()
+    period = await make_period(member)
+    first = (await client.get("/fetch/")).json()
+    assert len(first["members"][0]["activity"]) == 1
+    await write_outside_app(db, f"DELETE FROM activity_period WHERE id = {period.id}")
+    assert (await client.get("/fetch/")).json()["members"][0]["activity"] == []
+
+
+async def test_fetch_shows_populate_run_on_next_request(client, cli_env):
+    await make_member()
+    assert len((await client.get("/fetch/")).json()["members"]) == 1
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "piccolo.main", "home", "populate", "4"],
+        cwd=PROJECT,
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert len((await client.get("/fetch/")).json()["members"]) == 5
+
+
+async def admin_session(client) -> dict[str, str]:
+    """Log in to the admin API; return the headers its writes need."""
+    await BaseUser.create_user(
+        username="fresh",
+        password="fresh-password-1",
+        email="fresh@localhost",
+        admin=True,
+        active=True,
+        superuser=True,
+    )
+    await client.get("/admin/")
+    token = client.cookies.get("csrftoken")
+    assert token, "the admin sets a CSRF cookie"
+    headers = {"X-CSRFToken": token, "origin": "http://testserver"}
+    login = await client.post(
+        "/admin/public/login/",
+        json={"username": "fresh", "password": "fresh-password-1"},
+        headers=headers,
+    )
+    assert login.status_code in (200, 303), login.text
+    return headers
+
+
+@pytest.mark.filterwarnings(ADMIN_LOGIN_WARNING)
+async def test_fetch_shows_admin_api_change_on_next_request(client):
+    member = await make_member("ORIGINAL")
+    assert (await client.get("/fetch/")).json()["members"][0]["real_name"] == "ORIGINAL"
+    headers = await admin_session(client)
+    edit = await client.patch(
+        f"/admin/api/tables/member/{member.id}/", json={"real_name": "EDITED"}, headers=headers
+    )
+    assert edit.status_code == 200, edit.text
+    assert (await client.get("/fetch/")).json()["members"][0]["real_name"] == "EDITED"
+    added = await client.post(
+        "/admin/api/tables/member/", json={"real_name": "ADDED", "tz": "UTC"}, headers=headers
+    )
+    assert added.status_code in (200, 201), added.text
+    names = [m["real_name"] for m in (await client.get("/fetch/")).json()["members"]]
+    assert names == ["ADDED", "EDITED"]
+
+
+def free_port() -> int:
+    for port in PORTS:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 8150-8198")
+
+
+@pytest.fixture
+def server(cli_env, tmp_path):
+    """A real uvicorn process serving the test database (a second process)."""
+    port = free_port()
+    log_path = tmp_path / "uvicorn.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "app:app",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            cwd=PROJECT,
+            env=cli_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(url + "/fetch/", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    pytest.fail(f"uvicorn did not start: {log_path.read_text()}")
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+async def test_two_processes_sharing_one_database_stay_coherent(client, server):
+    await make_member("FIRST")
+    async with httpx.AsyncClient(base_url=server) as other:
+        theirs = await other.get("/fetch/", headers={"accept-encoding": "identity"})
+        ours = await client.get("/fetch/", headers={"accept-encoding": "identity"})
+        assert theirs.content == ours.content
+        assert theirs.headers["etag"] == ours.headers["etag"]
+        # A write in this process is visible in the other one on its very next request.
+        await make_member("SECOND")
+        theirs = await other.get(
+            "/fetch/",
+            headers={"if-none-match": theirs.headers["etag"], "accept-encoding": "identity"},
+        )
+        assert theirs.status_code == 200
+        assert [m["real_name"] for m in theirs.json()["members"]] == ["FIRST", "SECOND"]
+        # And a write through the other process's admin shows here.
+        ours = await client.get("/fetch/", headers={"accept-encoding": "identity"})
+        assert ours.headers["etag"] == theirs.headers["etag"]
+        member_id = theirs.json()["members"][0]["id"]
+        await BaseUser.create_user(
+            username="other",
+            password="other-password-1",
+            email="other@localhost",
+            admin=True,
+            active=True,
+            superuser=True,
+        )
+        await other.get("/admin/")
+        headers = {"X-CSRFToken": other.cookies["csrftoken"], "origin": server}
+        login = await other.post(
+            "/admin/public/login/",
+            json={"username": "other", "password": "other-password-1"},
+            headers=headers,
+        )
+        assert login.status_code in (200, 303), login.text
+        edit = await other.patch(
+            f"/admin/api/tables/member/{member_id}/", json={"real_name": "RENAMED"}, headers=headers
+        )
+        assert edit.status_code == 200, edit.text
+    names = [m["real_name"] for m in (await client.get("/fetch/")).json()["members"]]
+    assert names == ["RENAMED", "SECOND"]
+
+
+async def test_writes_to_other_tables_keep_the_cached_body(client, monkeypatch):
+    await make_roster(3)
+    first = await client.get("/fetch/", headers={"accept-encoding": "identity"})
+    await BaseUser.create_user(
+        username="unrelated", password="unrelated-password-1", email="u@localhost", active=True
+    )
+    rendered = []
+    real_render = __import__("home.fetch_response", fromlist=["render"]).render
+    monkeypatch.setattr(
+        "home.fetch_response.render",
+        lambda *args: rendered.append(1) or real_render(*args),
+    )
+    again = await client.get("/fetch/", headers={"accept-encoding": "identity"})
+    assert again.headers["etag"] == first.headers["etag"]
+    assert rendered == []
+
+
+def test_environment_has_no_leftover_statement_log():
+    assert snapshot.statement_log is None
+    assert os.environ.get("DATABASE_URL", "") == ""
+
+
+async def test_concurrent_requests_for_a_new_version_render_once(client, monkeypatch):
+    await make_roster(30)
+    fetch_cache.roster_cache.clear()
+    from home import fetch_response
+
+    renders = []
+    real_render = fetch_response.render
+    monkeypatch.setattr(
+        fetch_response, "render", lambda *args: renders.append(1) or real_render(*args)
+    )
+    responses = await asyncio.gather(
+        *[client.get("/fetch/", headers={"accept-encoding": "identity"}) for _ in range(8)]
+    )
+    assert len({r.content for r in responses}) == 1
+    assert len({r.headers["etag"] for r in responses}) == 1
+    assert len(renders) == 1
