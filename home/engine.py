@@ -15,7 +15,8 @@ SQLITE_BUSY_TIMEOUT = 30
 
 # Piccolo writes CHECK constraints as ALTER TABLE ... ADD CONSTRAINT, which SQLite lacks.
 _ADD_CHECK = re.compile(
-    r'^\s*ALTER TABLE "?(?P<table>\w+)"? ADD CONSTRAINT (?P<name>\w+) CHECK \((?P<condition>.*)\)\s*;?\s*$',
+    r'^\s*ALTER TABLE "?(?P<table>\w+)"? ADD CONSTRAINT (?P<name>\w+) '
+    r"CHECK \((?P<condition>.*)\)\s*;?\s*$",
     re.IGNORECASE | re.DOTALL,
 )
 
@@ -49,7 +50,9 @@ class RosterSQLiteEngine(SQLiteEngine):
                 )
             # SQLite's documented procedure for a schema edit that leaves stored rows valid
             # (https://sqlite.org/lang_altertable.html#otheralter): rewrite the CREATE TABLE text.
-            rows = await run(f"SELECT sql FROM sqlite_master WHERE type = 'table' AND name = {_quote(table)}")
+            rows = await run(
+                f"SELECT sql FROM sqlite_master WHERE type = 'table' AND name = {_quote(table)}"
+            )
             create = rows[0]["sql"].rstrip()
             assert create.endswith(")"), create
             new_create = f"{create[:-1]}, CONSTRAINT {name} CHECK ({condition}))"

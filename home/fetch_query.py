@@ -136,7 +136,9 @@ def parse_fetch_query(
             f"name must be 1 to {NAME_MAX_LENGTH} characters to search for, not {len(name)}"
         )
     if name is not None and "\x00" in name:
-        raise FetchQueryError("name must not contain NUL (\\x00) characters; no stored name has one")
+        raise FetchQueryError(
+            "name must not contain NUL (\\x00) characters; no stored name has one"
+        )
     start = parse_time(since, "since") if since is not None else None
     end = parse_time(until, "until") if until is not None else None
     if start is not None and end is not None and start > end:

@@ -11,7 +11,11 @@ from home.admin import ADMIN
 @asgi("/admin", is_mount=True, copy_scope=True, include_in_schema=False)
 async def admin_mount(scope: Scope, receive: Receive, send: Send) -> None:
     """Hand every /admin/... request to the admin built at start-up."""
-    if scope["type"] == "http" and scope.get("path") in ("", "/") and not scope.get("raw_path", b"").endswith(b"/"):
+    if (
+        scope["type"] == "http"
+        and scope.get("path") in ("", "/")
+        and not scope.get("raw_path", b"").endswith(b"/")
+    ):
         await _redirect(send, "/admin/")
         return
     await ADMIN(scope, receive, send)

@@ -1,6 +1,6 @@
 """The roster's tables: members and the periods they were active."""
 
-from piccolo.columns import ForeignKey, OnDelete, Timestamptz, UUID, Varchar
+from piccolo.columns import UUID, ForeignKey, OnDelete, Timestamptz, Varchar
 from piccolo.constraints import Check
 from piccolo.table import Table
 

@@ -32,7 +32,8 @@ def check_tz(tz: object) -> str:
     """Return the zone, or raise ValueError naming the problem."""
     if not isinstance(tz, str) or tz not in known_zones():
         raise ValueError(
-            f"tz {tz!r} is not a known IANA time zone; use a name like 'Asia/Kolkata' or 'US/Pacific'"
+            f"tz {tz!r} is not a known IANA time zone; "
+            "use a name like 'Asia/Kolkata' or 'US/Pacific'"
         )
     return tz
 

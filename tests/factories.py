@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from home.tables import ActivityPeriod, Member
 
 _names = (f"MEMBER{i:04d}" for i in itertools.count())
-BASE_TIME = datetime(2020, 6, 20, 14, 29, tzinfo=timezone.utc)
+BASE_TIME = datetime(2020, 6, 20, 14, 29, tzinfo=UTC)
 
 
 async def make_member(real_name: str | None = None, tz: str = "UTC") -> Member:

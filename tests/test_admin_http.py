@@ -48,7 +48,7 @@ async def test_admin_serves_the_app(client):
     response = await client.get("/admin/")
     assert response.status_code == 200
     assert "text/html" in response.headers["content-type"]
-    assert "<div id=\"app\">" in response.text or "id=app" in response.text
+    assert '<div id="app">' in response.text or "id=app" in response.text
 
 
 async def test_admin_login_with_created_user_works(client):
@@ -87,7 +87,9 @@ async def test_admin_table_api_lists_members(client):
     assert [(row["real_name"], row["tz"]) for row in rows] == [("LISTED", "Asia/Kolkata")]
 
 
-@pytest.mark.parametrize("path", ["/admin/api/tables/member/", "/admin/api/tables/activity_period/"])
+@pytest.mark.parametrize(
+    "path", ["/admin/api/tables/member/", "/admin/api/tables/activity_period/"]
+)
 async def test_admin_table_api_refuses_requests_without_session(client, path):
     await make_member()
     response = await client.get(path)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -10,7 +10,7 @@ from home.tables import ActivityPeriod, Member
 from home.validation import check_period, check_real_name, check_tz
 from tests.factories import make_member, make_period
 
-START = datetime(2020, 6, 20, 14, 29, tzinfo=timezone.utc)
+START = datetime(2020, 6, 20, 14, 29, tzinfo=UTC)
 
 
 async def test_database_refuses_period_ending_before_it_starts(db):
@@ -22,10 +22,7 @@ async def test_database_refuses_period_ending_before_it_starts(db):
 
 async def test_database_refuses_it_through_raw_sql_too(db):
     member = await make_member()
-    sql = (
-        "INSERT INTO activity_period (member, start_time, end_time) "
-        "VALUES ({}, {}, {})"
-    )
+    sql = "INSERT INTO activity_period (member, start_time, end_time) VALUES ({}, {}, {})"
     with pytest.raises(Exception, match="(?i)check|ends_after_start"):
         await ActivityPeriod.raw(sql, member.id, START, START - timedelta(minutes=5))
     assert await ActivityPeriod.count() == 0
@@ -39,7 +36,10 @@ async def test_database_accepts_zero_length_period(db):
 
 async def test_database_refuses_empty_name(db):
     with pytest.raises(Exception, match="(?i)check|real_name_not_empty"):
-        await Member.raw("INSERT INTO member (id, real_name, tz) VALUES ({}, '', 'UTC')", "8d7b6a0e-9b4c-4a8f-9c56-0a3f2f6c1d11")
+        await Member.raw(
+            "INSERT INTO member (id, real_name, tz) VALUES ({}, '', 'UTC')",
+            "8d7b6a0e-9b4c-4a8f-9c56-0a3f2f6c1d11",
+        )
     assert await Member.count() == 0
 
 

@@ -17,7 +17,12 @@ def ensure_admin(env: dict[str, str], **extra: str) -> subprocess.CompletedProce
     env = {k: v for k, v in env.items() if k not in ("ADMIN_USERNAME", "ADMIN_PASSWORD")}
     env.update(extra)
     return subprocess.run(
-        [PICCOLO, "home", "ensure_admin"], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=60
+        [PICCOLO, "home", "ensure_admin"],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from tests.factories import make_member, make_period
 
@@ -23,8 +23,8 @@ async def test_fetch_matches_seed_shape_field_by_field(client):
     member = await make_member("IYNQSFTFGP", "Africa/Djibouti")
     await make_period(
         member,
-        datetime(2020, 6, 20, 14, 29, tzinfo=timezone.utc),
-        datetime(2020, 7, 20, 14, 29, tzinfo=timezone.utc),
+        datetime(2020, 6, 20, 14, 29, tzinfo=UTC),
+        datetime(2020, 7, 20, 14, 29, tzinfo=UTC),
     )
     body = (await client.get("/fetch/")).json()
     assert list(body) == ["ok", "members"]
@@ -43,11 +43,13 @@ async def test_fetch_pads_day_and_time_with_zeros(client):
     member = await make_member()
     await make_period(
         member,
-        datetime(2020, 6, 5, 9, 7, tzinfo=timezone.utc),
-        datetime(2020, 6, 5, 9, 7, 59, tzinfo=timezone.utc),
+        datetime(2020, 6, 5, 9, 7, tzinfo=UTC),
+        datetime(2020, 6, 5, 9, 7, 59, tzinfo=UTC),
     )
     [entry] = (await client.get("/fetch/")).json()["members"]
-    assert entry["activity"] == [{"start_time": "June 05 2020 09:07", "end_time": "June 05 2020 09:07"}]
+    assert entry["activity"] == [
+        {"start_time": "June 05 2020 09:07", "end_time": "June 05 2020 09:07"}
+    ]
     assert SEED_TIME.match(entry["activity"][0]["start_time"])
 
 
@@ -84,7 +86,7 @@ async def test_fetch_orders_members_by_name_then_id(client):
 
 async def test_fetch_orders_each_members_periods_by_start(client):
     member = await make_member()
-    base = datetime(2021, 3, 1, tzinfo=timezone.utc)
+    base = datetime(2021, 3, 1, tzinfo=UTC)
     for day in [5, 1, 3]:
         await make_period(member, base + timedelta(days=day), base + timedelta(days=day, hours=2))
     [entry] = (await client.get("/fetch/")).json()["members"]
@@ -97,9 +99,9 @@ async def test_fetch_orders_each_members_periods_by_start(client):
 
 async def test_fetch_keeps_each_period_with_its_member(client):
     first, second = await make_member("AAA"), await make_member("BBB")
-    await make_period(first, datetime(2020, 1, 1, tzinfo=timezone.utc))
-    await make_period(second, datetime(2021, 1, 1, tzinfo=timezone.utc))
-    await make_period(second, datetime(2022, 1, 1, tzinfo=timezone.utc))
+    await make_period(first, datetime(2020, 1, 1, tzinfo=UTC))
+    await make_period(second, datetime(2021, 1, 1, tzinfo=UTC))
+    await make_period(second, datetime(2022, 1, 1, tzinfo=UTC))
     body = (await client.get("/fetch/")).json()
     assert [len(m["activity"]) for m in body["members"]] == [1, 2]
     assert body["members"][0]["activity"][0]["start_time"].endswith("2020 00:00")

@@ -186,7 +186,11 @@ BAD_REQUESTS = [
     ("style=original", "style"),
     ("name=" + "x" * 101, "name"),
     ("name=a%00b", "name"),
-    ("limit=5&cursor=" + encode_cursor(Position("x\x00", "00000000-0000-4000-8000-000000000000")), "cursor"),
+    (
+        "limit=5&cursor="
+        + encode_cursor(Position("x\x00", "00000000-0000-4000-8000-000000000000")),
+        "cursor",
+    ),
 ]
 
 

@@ -6,7 +6,7 @@ from piccolo.apps.user.tables import BaseUser
 from piccolo_api.session_auth.tables import SessionsBase
 
 from home.admin import AdminActivityPeriod
-from home.tables import ActivityPeriod, Member
+from home.tables import Member
 
 
 async def _columns(db, table: str) -> set[str]:

@@ -10,7 +10,7 @@ from home.settings import settings
 
 
 async def ensure_admin() -> None:
-    """Create the admin user (ADMIN_USERNAME / ADMIN_PASSWORD, or `admin` with a printed random password)."""
+    """Ensure an admin user: ADMIN_USERNAME/ADMIN_PASSWORD, else `admin` with a printed password."""
     username = settings.admin_username or "admin"
     password = settings.admin_password
     existing = await BaseUser.objects().get(BaseUser.username == username)
