@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, Response, get
+from litestar import Controller, Request, Response, get, head
 from litestar.exceptions import ClientException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
 from litestar.params import Parameter
 
 from home.auth import require_fetch_token
-from home.fetch_query import MAX_LIMIT, FetchQueryError, parse_fetch_query
-from home.fetch_response import fetch_response
+from home.fetch_query import MAX_LIMIT, FetchQuery, FetchQueryError, parse_fetch_query
+from home.fetch_response import fetch_head, fetch_response
 from home.schemas import ErrorResponse, FetchResponse, FullThrottleResponse
 
 FETCH_DESCRIPTION = f"""
@@ -131,16 +131,45 @@ class FetchController(Controller):
         ),
     ) -> Response[FetchResponse]:
         """All members (or one page), filtered and styled as asked; cached per data version."""
-        try:
-            query = parse_fetch_query(style, limit, cursor, tz, name, since, until)
-        except FetchQueryError as error:
-            raise ClientException(detail=str(error)) from None
-        # Two headers read straight from the ASGI scope: building request.headers would cost
-        # more than the whole cached answer.
-        accept_encoding = if_none_match = None
-        for header, value in request.scope["headers"]:
-            if header == b"accept-encoding":
-                accept_encoding = value.decode("latin-1")
-            elif header == b"if-none-match":
-                if_none_match = value.decode("latin-1")
-        return await fetch_response(query, accept_encoding, if_none_match)
+        query = _query(style, limit, cursor, tz, name, since, until)
+        return await fetch_response(query, *_conditional_headers(request))
+
+    @head(
+        "/",
+        summary="The current ETag of /fetch/, without the body",
+        description="Takes the same parameters as GET; answers 304 when If-None-Match is current. "
+        "A cheap way to poll for changes.",
+        responses={
+            304: ResponseSpec(data_container=None, description="The If-None-Match tag is current"),
+            400: _error_spec("A parameter is invalid; `error` says how to fix it"),
+        },
+    )
+    async def members_head(self, request: Request[Any, Any, Any]) -> Response[None]:
+        """Headers GET would send (ETag, Vary, Content-Type), or 304; no body, no render."""
+        params = request.query_params
+        query = _query(*(params.get(key) for key in QUERY_KEYS))
+        return await fetch_head(query, *_conditional_headers(request))
+
+
+QUERY_KEYS = ("style", "limit", "cursor", "tz", "name", "since", "until")
+
+
+def _query(*raw: str | None) -> FetchQuery:
+    try:
+        return parse_fetch_query(*raw)
+    except FetchQueryError as error:
+        raise ClientException(detail=str(error)) from None
+
+
+def _conditional_headers(request: Request[Any, Any, Any]) -> tuple[str | None, str | None]:
+    """Accept-Encoding and If-None-Match, read straight from the ASGI scope.
+
+    Building request.headers would cost more than the whole cached answer.
+    """
+    accept_encoding = if_none_match = None
+    for header, value in request.scope["headers"]:
+        if header == b"accept-encoding":
+            accept_encoding = value.decode("latin-1")
+        elif header == b"if-none-match":
+            if_none_match = value.decode("latin-1")
+    return accept_encoding, if_none_match

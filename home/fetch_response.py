@@ -111,6 +111,18 @@ async def fetch_response(
 _rendering: dict[str, asyncio.Future[None]] = {}
 
 
+async def fetch_head(
+    query: FetchQuery, accept_encoding: str | None, if_none_match: str | None
+) -> Response[None]:
+    """HEAD /fetch/: the current ETag (or 304) from the version check alone, nothing rendered."""
+    gzipped = accepts_gzip(accept_encoding)
+    version = await current_version()
+    headers = _headers(etag_for(version, query, gzipped), gzipped)
+    if matches(if_none_match, version, query):
+        return Response(None, status_code=304, headers=_headers(headers["ETag"], False))
+    return Response(None, media_type=MediaType.JSON, headers=headers)
+
+
 async def _render_response(query: FetchQuery, gzipped: bool, cache: BodyCache) -> Response[Any]:
     sqlite = is_sqlite()
     sql, params = roster_sql(query, sqlite)

@@ -1,0 +1,46 @@
+"""HEAD /fetch/: poll for changes by ETag without downloading the roster."""
+
+from __future__ import annotations
+
+from tests.factories import make_member, write_outside_app
+
+
+async def test_head_gives_the_etag_get_would_send_without_a_body(client):
+    await make_member("HEADED")
+    get = await client.get("/fetch/")
+    head = await client.head("/fetch/")
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["etag"] == get.headers["etag"]
+    assert head.headers["content-type"].startswith("application/json")
+
+
+async def test_head_answers_304_while_the_tag_is_current_and_200_after_a_change(client, db):
+    await make_member("BEFORE")
+    etag = (await client.get("/fetch/")).headers["etag"]
+    assert (await client.head("/fetch/", headers={"If-None-Match": etag})).status_code == 304
+    await write_outside_app(db, "UPDATE member SET real_name = 'AFTER'")
+    changed = await client.head("/fetch/", headers={"If-None-Match": etag})
+    assert changed.status_code == 200
+    assert changed.headers["etag"] != etag
+    assert changed.headers["etag"] == (await client.get("/fetch/")).headers["etag"]
+
+
+async def test_head_tags_follow_parameters_and_encoding(client):
+    await make_member("PARAMS")
+    plain = await client.head("/fetch/", headers={"Accept-Encoding": "identity"})
+    gzipped = await client.head("/fetch/", headers={"Accept-Encoding": "gzip"})
+    styled = await client.head(
+        "/fetch/?style=fullthrottle", headers={"Accept-Encoding": "identity"}
+    )
+    assert gzipped.headers["content-encoding"] == "gzip"
+    assert len({plain.headers["etag"], gzipped.headers["etag"], styled.headers["etag"]}) == 3
+    styled_get = await client.get(
+        "/fetch/?style=fullthrottle", headers={"Accept-Encoding": "identity"}
+    )
+    assert styled.headers["etag"] == styled_get.headers["etag"]
+
+
+async def test_head_refuses_bad_parameters_like_get(client):
+    response = await client.head("/fetch/?limit=0")
+    assert response.status_code == 400
