@@ -119,8 +119,8 @@ async def fetch_head(
     version = await current_version()
     headers = _headers(etag_for(version, query, gzipped), gzipped)
     if matches(if_none_match, version, query):
-        return Response(None, status_code=304, headers=_headers(headers["ETag"], False))
-    return Response(None, media_type=MediaType.JSON, headers=headers)
+        return Response(b"", status_code=304, headers=_headers(headers["ETag"], False))
+    return Response(b"", media_type=MediaType.JSON, headers=headers)
 
 
 async def _render_response(query: FetchQuery, gzipped: bool, cache: BodyCache) -> Response[Any]:

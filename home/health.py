@@ -48,8 +48,9 @@ class HealthController(Controller):
         return Health(ok=True, status="live")
 
     @head("/live", summary="The process is up (no body)")
-    async def live_head(self) -> None:
+    async def live_head(self) -> Response[None]:
         """HEAD for probes that do not read bodies: always 200."""
+        return Response(b"", headers=NO_STORE)
 
     @get("/ready", summary="The database answers", responses=_not_ready_spec(), cache=False)
     async def ready(self) -> Response[Health]:
@@ -63,8 +64,8 @@ class HealthController(Controller):
     async def ready_head(self) -> Response[None]:
         """HEAD for probes that do not read bodies: 200 or 503 as GET would answer."""
         if await database_problem():
-            return Response(None, **_not_ready())
-        return Response(None, headers=NO_STORE)
+            return Response(b"", **_not_ready())
+        return Response(b"", headers=NO_STORE)
 
 
 async def database_problem() -> str | None:

@@ -44,3 +44,10 @@ async def test_head_tags_follow_parameters_and_encoding(client):
 async def test_head_refuses_bad_parameters_like_get(client):
     response = await client.head("/fetch/?limit=0")
     assert response.status_code == 400
+
+
+async def test_head_responses_claim_no_body_length(client):
+    for path in ("/fetch/", "/health/live", "/health/ready"):
+        response = await client.head(path)
+        assert response.status_code == 200, path
+        assert response.headers["content-length"] == "0", path
