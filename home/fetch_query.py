@@ -7,12 +7,11 @@ import binascii
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import msgspec
 
 from home.tables import NAME_MAX_LENGTH
-from home.timefmt import UTC
 from home.validation import check_tz
 
 STYLES = ("seed", "fullthrottle")
@@ -107,7 +106,13 @@ def parse_time(raw: str, name: str) -> datetime:
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise FetchQueryError(
+            f"{name} {raw!r} is outside the range of times this API handles; "
+            "use a time between the years 0002 and 9998"
+        ) from None
 
 
 def parse_fetch_query(

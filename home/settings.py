@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_SQLITE_PATH = PROJECT_DIR / "roster.sqlite"
@@ -83,15 +83,10 @@ class Settings:
         return problems
 
     def postgres_config(self) -> dict[str, object]:
-        """asyncpg connection arguments parsed from `DATABASE_URL`."""
+        """asyncpg arguments: all of `DATABASE_URL` (sslmode, sockets, ...) plus timeouts."""
         assert self.database_url is not None
-        parts = urlsplit(self.database_url)
         config: dict[str, object] = {
-            "host": parts.hostname or "localhost",
-            "port": parts.port or 5432,
-            "user": unquote(parts.username or "postgres"),
-            "password": unquote(parts.password or ""),
-            "database": unquote(parts.path.lstrip("/")) or "postgres",
+            "dsn": self.database_url,
             # Fail fast when the server is gone or unreachable instead of hanging a request.
             "timeout": self.db_connect_timeout,
             "command_timeout": self.db_command_timeout,

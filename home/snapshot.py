@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from home.db import engine
+from home.settings import settings
 
 VERSION_SQL = "SELECT epoch, version FROM roster_version WHERE id = 1"
 SQLITE_TIMEOUT = 30
@@ -135,11 +136,18 @@ class PostgresReader:
 
     def __init__(self, db: Any):
         self.db = db
+        # A streamed body holds its connection until the client has read it all; leave at least
+        # one pooled connection free for the version checks that every other request needs.
+        self._snapshots = asyncio.Semaphore(max(1, settings.db_pool_size - 1))
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[Any]:
         pool = getattr(self.db, "pool", None)
-        connection = await (pool.acquire() if pool is not None else self.db.get_new_connection())
+        # Bounded waits: a busy pool answers 503 (TimeoutError) instead of hanging the request.
+        timeout = settings.db_connect_timeout
+        connection = await (
+            pool.acquire(timeout=timeout) if pool is not None else self.db.get_new_connection()
+        )
         logging = statement_log is not None
         if logging:
             connection.add_query_logger(_log_record)
@@ -162,6 +170,15 @@ class PostgresReader:
     @asynccontextmanager
     async def snapshot(self, sql: str, params: Sequence[Any]) -> AsyncIterator[Snapshot]:
         """Rows of `sql` and the data version, read in one repeatable-read transaction."""
+        await asyncio.wait_for(self._snapshots.acquire(), settings.db_connect_timeout)
+        try:
+            async with self._read(sql, params) as snapshot:
+                yield snapshot
+        finally:
+            self._snapshots.release()
+
+    @asynccontextmanager
+    async def _read(self, sql: str, params: Sequence[Any]) -> AsyncIterator[Snapshot]:
         async with self._connection() as connection:
             transaction = connection.transaction(isolation="repeatable_read", readonly=True)
             await transaction.start()

@@ -11,7 +11,6 @@ MONTHS = (
     "July", "August", "September", "October", "November", "December",
 )  # fmt: skip
 MONTH_ABBREVIATIONS = tuple(month[:3] for month in MONTHS)
-UTC = UTC
 
 
 def format_seed(moment: datetime) -> str:
@@ -22,7 +21,11 @@ def format_seed(moment: datetime) -> str:
 
 def format_fullthrottle(moment: datetime, zone: tzinfo) -> str:
     """`Feb 1 2020 1:33PM`: the moment in `zone` (daylight saving included), no zero padding."""
-    local = moment.astimezone(zone)
+    try:
+        local = moment.astimezone(zone)
+    except OverflowError:
+        # Within hours of year 1 or 9999 the zone's offset leaves datetime's range: stay in UTC.
+        local = moment.astimezone(UTC)
     hour = local.hour % 12 or 12
     half = "AM" if local.hour < 12 else "PM"
     return (

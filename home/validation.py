@@ -8,11 +8,22 @@ from zoneinfo import available_timezones
 
 from home.tables import NAME_MAX_LENGTH, TZ_MAX_LENGTH
 
+# Names zoneinfo lists that are not zones a person lives in: `localtime` follows the server's
+# own clock setting, `Factory` is a placeholder, posix/ and right/ duplicate the real names.
+NOT_ZONES = frozenset({"localtime", "Factory", "posixrules"})
+FIRST_YEAR, LAST_YEAR = 1900, 2999
+
 
 @lru_cache(maxsize=1)
 def known_zones() -> frozenset[str]:
     """Every IANA zone name Python's `zoneinfo` knows, e.g. `Asia/Kolkata`."""
-    return frozenset(zone for zone in available_timezones() if len(zone) <= TZ_MAX_LENGTH)
+    return frozenset(
+        zone
+        for zone in available_timezones()
+        if len(zone) <= TZ_MAX_LENGTH
+        and zone not in NOT_ZONES
+        and not zone.startswith(("posix/", "right/"))
+    )
 
 
 def check_real_name(real_name: object) -> str:
@@ -39,7 +50,13 @@ def check_tz(tz: object) -> str:
 
 
 def check_period(start_time: datetime, end_time: datetime) -> None:
-    """Raise ValueError unless the period ends at or after its start."""
+    """Raise ValueError unless the period ends at or after its start, within sane years."""
+    for label, moment in (("start_time", start_time), ("end_time", end_time)):
+        if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+            raise ValueError(
+                f"{label} is in the year {moment.year}; use a time between the years "
+                f"{FIRST_YEAR} and {LAST_YEAR}"
+            )
     if end_time < start_time:
         raise ValueError(
             f"end_time ({end_time.isoformat()}) is before start_time ({start_time.isoformat()}); "

@@ -64,5 +64,10 @@ def test_application_rules_say_what_to_change():
         check_real_name("A\x00B")
     with pytest.raises(ValueError, match="the limit is 100"):
         check_real_name("X" * 101)
+    with pytest.raises(ValueError, match="between the years 1900 and 2999"):
+        check_period(datetime(9999, 12, 31, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC))
+    for not_a_zone in ("localtime", "Factory", "posixrules", "posix/Asia/Tokyo", "right/UTC"):
+        with pytest.raises(ValueError, match="not a known IANA time zone"):
+            check_tz(not_a_zone)
     assert check_tz("US/Pacific") == "US/Pacific"
     assert check_tz("Asia/Kolkata") == "Asia/Kolkata"

@@ -186,6 +186,8 @@ BAD_REQUESTS = [
     ("style=original", "style"),
     ("name=" + "x" * 101, "name"),
     ("name=a%00b", "name"),
+    ("since=0001-01-01T00:00:00%2B01:00", "since"),
+    ("until=9999-12-31T23:59:59-01:00", "until"),
     (
         "limit=5&cursor="
         + encode_cursor(Position("x\x00", "00000000-0000-4000-8000-000000000000")),

@@ -9,8 +9,6 @@ import pytest
 from home.timefmt import format_fullthrottle, zone_named
 from tests.factories import make_member, make_period
 
-UTC = UTC
-
 
 async def fullthrottle(client) -> list[dict]:
     response = await client.get("/fetch/?style=fullthrottle")
@@ -142,3 +140,16 @@ async def test_openapi_documents_both_styles_and_every_optional_parameter(client
         "/ErrorResponse"
     )
     assert "304" in operation["responses"]
+
+
+async def test_fullthrottle_survives_times_at_the_edge_of_the_calendar(client, db):
+    member = await make_member("EDGE", "Asia/Tokyo")
+    # Raw SQL can store what the admin refuses; Tokyo's offset would pass year 9999.
+    late = datetime(9999, 12, 31, 20, 0, tzinfo=UTC)
+    await make_period(member, late, late)
+    response = await client.get("/fetch/?style=fullthrottle")
+    assert response.status_code == 200
+    [entry] = response.json()["members"]
+    assert entry["activity_periods"] == [
+        {"start_time": "Dec 31 9999 8:00PM", "end_time": "Dec 31 9999 8:00PM"}
+    ]

@@ -76,6 +76,14 @@ def test_settings_refuse_values_that_cannot_work(monkeypatch, env, message):
         load_settings()
 
 
+def test_database_url_options_reach_the_driver(monkeypatch):
+    url = "postgresql://u:p%40ss@db.example.com:6543/roster?sslmode=verify-full&application_name=x"
+    monkeypatch.setenv("DATABASE_URL", url)
+    config = load_settings().postgres_config()
+    assert config["dsn"] == url
+    assert {"timeout", "command_timeout"} <= set(config)
+
+
 def test_development_needs_no_production_settings(monkeypatch):
     for name in ("APP_ENV", "ENV", "ALLOWED_HOSTS"):
         monkeypatch.delenv(name, raising=False)

@@ -1,0 +1,80 @@
+"""PostgreSQL: slow /fetch/ readers cannot starve everyone else of pooled connections."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+
+import httpx
+import pytest
+
+from home import snapshot
+from home.settings import settings
+from tests.conftest import bind
+from tests.factories import make_roster
+
+
+@pytest.fixture
+async def pg(databases):
+    """The PostgreSQL test database, bound and empty (SQLite readers share no pool)."""
+    database = await databases("postgres")
+    bind(database.engine)
+    await database.clear()
+    return database
+
+
+@pytest.fixture
+async def pg_client(pg):
+    """An HTTP client for the app on the PostgreSQL database."""
+    from app import app
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+@pytest.fixture
+def small_pool(pg, monkeypatch):
+    """A reader as if DB_POOL_SIZE=2 and DB_CONNECT_TIMEOUT=0.3 (one snapshot at a time)."""
+    monkeypatch.setattr(
+        snapshot, "settings", dataclasses.replace(settings, db_pool_size=2, db_connect_timeout=0.3)
+    )
+    return snapshot.PostgresReader(pg.engine)
+
+
+async def test_held_snapshot_leaves_room_for_version_checks(small_pool):
+    await make_roster(3)
+    async with small_pool.snapshot("SELECT id FROM member", []) as held:
+        assert len(await held.fetch(10)) == 3
+        # Every request starts with a version check: it must not wait behind the stream.
+        started = time.perf_counter()
+        await small_pool.current_version()
+        assert time.perf_counter() - started < 0.3
+
+
+async def test_snapshot_beyond_the_limit_times_out_instead_of_hanging(small_pool):
+    async with small_pool.snapshot("SELECT id FROM member", []):
+        started = time.perf_counter()
+        with pytest.raises(TimeoutError):
+            async with small_pool.snapshot("SELECT id FROM member", []):
+                pass
+        assert time.perf_counter() - started < 2
+
+
+async def test_busy_pool_makes_fetch_answer_503_not_hang(pg_client, pg, monkeypatch):
+    client = pg_client
+    await make_roster(2)
+    pool = pg.engine.pool
+    monkeypatch.setattr(snapshot, "settings", dataclasses.replace(settings, db_connect_timeout=0.3))
+    held = [await pool.acquire() for _ in range(pool.get_max_size())]
+    try:
+        started = time.perf_counter()
+        response = await asyncio.wait_for(client.get("/fetch/"), 10)
+        assert response.status_code == 503
+        assert response.json()["ok"] is False
+        assert time.perf_counter() - started < 5
+    finally:
+        for connection in held:
+            await pool.release(connection)
+    assert (await client.get("/fetch/")).status_code == 200
