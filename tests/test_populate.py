@@ -68,6 +68,24 @@ async def test_populate_cli_refuses_bad_input_in_one_line(db, cli_env, args, say
     assert await ActivityPeriod.count() == 0
 
 
+async def test_populate_cli_same_seed_twice_fails_in_one_line_writing_nothing(db, cli_env):
+    assert run_cli(cli_env, "3", "--seed=5").returncode == 0
+    again = run_cli(cli_env, "3", "--seed=5")
+    assert again.returncode != 0
+    lines = again.stderr.strip().splitlines()
+    assert len(lines) == 1, again.stderr
+    assert lines[0].startswith("populate: nothing was written:")
+    assert "use another --seed" in lines[0]
+    assert await Member.count() == 3
+
+
+async def test_populate_cli_flag_without_value_says_how_to_write_it(db, cli_env):
+    result = run_cli(cli_env, "3", "--seed")
+    assert result.returncode != 0
+    assert result.stderr.strip() == "populate: --seed needs its value after '=', e.g. --seed=42"
+    assert await Member.count() == 0
+
+
 async def test_populate_writes_every_row_valid(db):
     before = datetime.now(UTC)
     await populate_roster(25, periods=4)

@@ -27,6 +27,9 @@ async def populate(count: str, periods: str = "3", seed: str = "") -> None:
         A whole number that makes the run reproducible (same names, zones and times that day).
 
     """
+    for flag, value in (("--periods", periods), ("--seed", seed)):
+        if value is True:  # the CLI passes a bare `--seed` (or `--seed 42`) as True
+            raise SystemExit(f"populate: {flag} needs its value after '=', e.g. {flag}=42")
     try:
         count_value = parse_count(count, name="count", low=1, high=MAX_MEMBERS)
         periods_value = parse_count(periods, name="--periods", low=0, high=MAX_PERIODS)
@@ -50,6 +53,13 @@ async def populate(count: str, periods: str = "3", seed: str = "") -> None:
         # The transaction was rolled back on the way out: nothing of this run was kept.
         print("\npopulate: interrupted; the database is as it was before", file=sys.stderr)
         raise SystemExit(130) from None
+    except Exception as error:
+        # The transaction rolled back: say so in one line instead of a traceback and help text.
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        hint = ""
+        if "unique" in reason.lower() or "duplicate" in reason.lower():
+            hint = " (the same --seed gives the same member ids: use another --seed, or none)"
+        raise SystemExit(f"populate: nothing was written: {reason}{hint}") from None
     if count_value >= PROGRESS_FROM:
         print(file=sys.stderr)
     print(
