@@ -27,16 +27,16 @@ _LOGS = tempfile.mkdtemp(prefix="roster-servers-")
 atexit.register(shutil.rmtree, _LOGS, ignore_errors=True)
 
 
-def free_port() -> int:
-    """A port in PORTS that nothing listens on."""
-    for port in PORTS:
+def free_port(ports: range = PORTS) -> int:
+    """A port in `ports` that nothing listens on."""
+    for port in ports:
         with socket.socket() as probe:
             try:
                 probe.bind(("127.0.0.1", port))
             except OSError:
                 continue
             return port
-    raise RuntimeError(f"no free port in {PORTS.start}-{PORTS.stop - 1}")
+    raise RuntimeError(f"no free port in {ports.start}-{ports.stop - 1}")
 
 
 class Server:

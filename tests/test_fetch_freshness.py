@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from piccolo.apps.user.tables import BaseUser
 
 from home import fetch_cache, snapshot
 from tests.factories import make_member, make_period, make_roster, write_outside_app
+from tests.servers import free_port
 
 PROJECT = Path(__file__).resolve().parent.parent
 PORTS = range(8150, 8199)
@@ -201,21 +201,10 @@ async def test_fetch_shows_admin_api_change_on_next_request(client):
     assert names == ["ADDED", "EDITED"]
 
 
-def free_port() -> int:
-    for port in PORTS:
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 8150-8198")
-
-
 @pytest.fixture
 def server(cli_env, tmp_path):
     """A real uvicorn process serving the test database (a second process)."""
-    port = free_port()
+    port = free_port(PORTS)
     log_path = tmp_path / "uvicorn.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -15,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from tests.servers import free_port
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 BIN_DIR = Path(sys.executable).parent
@@ -49,17 +50,10 @@ def find_chromium() -> str | None:
     return shutil.which("chromium")
 
 
-def free_port() -> int:
-    """A free local port from E2E_PORTS (`low-high`, default 8200-8299)."""
+def e2e_ports() -> range:
+    """The ports browser-test servers may use: E2E_PORTS (`low-high`, default 8200-8299)."""
     low, high = (int(part) for part in os.environ.get("E2E_PORTS", "8200-8299").split("-"))
-    for port in range(low, high + 1):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {low}-{high}; set E2E_PORTS=low-high")
+    return range(low, high + 1)
 
 
 @dataclass(frozen=True)
@@ -118,7 +112,7 @@ def live_server(directory: Path | None = None) -> Iterator[LiveServer]:
         env = server_env(directory / "e2e.sqlite")
         _run([str(BIN_DIR / "piccolo"), "migrations", "forwards", "all"], env)
         _run([str(BIN_DIR / "piccolo"), "home", "ensure_admin"], env)
-        port = free_port()
+        port = free_port(e2e_ports())
         log = directory / "server.log"
         log_file = stack.enter_context(log.open("w"))
         process = subprocess.Popen(
