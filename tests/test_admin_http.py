@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from piccolo.apps.user.tables import BaseUser
 
+from tests.adminapi import AdminAPI
 from tests.factories import make_member
 
 PASSWORD = "a-long-test-password-1"
@@ -21,21 +22,11 @@ async def make_admin(username: str = "operator", admin: bool = True) -> None:
     )
 
 
-async def csrf_token(client) -> str:
-    """Fetch a page so the admin's CSRF middleware sets its cookie; return the token."""
-    await client.get("/admin/")
-    token = client.cookies.get("csrftoken")
-    assert token, "the admin set no csrftoken cookie"
-    return token
-
-
 async def login(client, username: str = "operator", password: str = PASSWORD):
-    token = await csrf_token(client)
-    return await client.post(
-        "/admin/public/login/",
-        json={"username": username, "password": password},
-        headers={"X-CSRFToken": token},
-    )
+    """Log in the way the admin's front end does, CSRF token included."""
+    admin = await AdminAPI(client).open()
+    assert admin.csrf, "the admin set no csrftoken cookie"
+    return await admin.login(username, password)
 
 
 async def test_admin_without_slash_redirects(client):

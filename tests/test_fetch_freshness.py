@@ -15,6 +15,7 @@ import pytest
 from piccolo.apps.user.tables import BaseUser
 
 from home import fetch_cache, snapshot
+from tests.adminapi import AdminAPI
 from tests.factories import make_member, make_period, make_roster, write_outside_app
 from tests.servers import free_port
 
@@ -160,34 +161,28 @@ async def test_fetch_shows_populate_run_on_next_request(client, cli_env):
     assert len((await client.get("/fetch/")).json()["members"]) == 5
 
 
-async def admin_session(client) -> dict[str, str]:
-    """Log in to the admin API; return the headers its writes need."""
+async def admin_session(http: httpx.AsyncClient, origin: str, username: str) -> dict[str, str]:
+    """Create an admin user, log in through the admin API; return the headers writes need."""
+    password = f"{username}-password-1"
     await BaseUser.create_user(
-        username="fresh",
-        password="fresh-password-1",
-        email="fresh@localhost",
+        username=username,
+        password=password,
+        email=f"{username}@localhost",
         admin=True,
         active=True,
         superuser=True,
     )
-    await client.get("/admin/")
-    token = client.cookies.get("csrftoken")
-    assert token, "the admin sets a CSRF cookie"
-    headers = {"X-CSRFToken": token, "origin": "http://testserver"}
-    login = await client.post(
-        "/admin/public/login/",
-        json={"username": "fresh", "password": "fresh-password-1"},
-        headers=headers,
-    )
+    admin = await AdminAPI(http, headers={"origin": origin}).open()
+    login = await admin.login(username, password)
     assert login.status_code in (200, 303), login.text
-    return headers
+    return admin.write_headers()
 
 
 @pytest.mark.filterwarnings(ADMIN_LOGIN_WARNING)
 async def test_fetch_shows_admin_api_change_on_next_request(client):
     member = await make_member("ORIGINAL")
     assert (await client.get("/fetch/")).json()["members"][0]["real_name"] == "ORIGINAL"
-    headers = await admin_session(client)
+    headers = await admin_session(client, "http://testserver", "fresh")
     edit = await client.patch(
         f"/admin/api/tables/member/{member.id}/", json={"real_name": "EDITED"}, headers=headers
     )
@@ -259,22 +254,7 @@ async def test_two_processes_sharing_one_database_stay_coherent(client, server):
         ours = await client.get("/fetch/", headers={"accept-encoding": "identity"})
         assert ours.headers["etag"] == theirs.headers["etag"]
         member_id = theirs.json()["members"][0]["id"]
-        await BaseUser.create_user(
-            username="other",
-            password="other-password-1",
-            email="other@localhost",
-            admin=True,
-            active=True,
-            superuser=True,
-        )
-        await other.get("/admin/")
-        headers = {"X-CSRFToken": other.cookies["csrftoken"], "origin": server}
-        login = await other.post(
-            "/admin/public/login/",
-            json={"username": "other", "password": "other-password-1"},
-            headers=headers,
-        )
-        assert login.status_code in (200, 303), login.text
+        headers = await admin_session(other, server, "other")
         edit = await other.patch(
             f"/admin/api/tables/member/{member_id}/", json={"real_name": "RENAMED"}, headers=headers
         )
