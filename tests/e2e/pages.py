@@ -13,6 +13,16 @@ from playwright.sync_api import Page, Response, expect
 from tests.e2e.harness import ADMIN_PASSWORD, ADMIN_USERNAME
 
 
+def settle(page: Page) -> None:
+    """Wait until the single-page app has fetched, and applied, everything a view loads.
+
+    Piccolo Admin fills a form from several fetches (schema, row defaults, the row); one
+    that lands after a test has typed would overwrite what it typed. Playwright's
+    `networkidle` waits for 500 ms without requests, by which time each answer is applied.
+    """
+    page.wait_for_load_state("networkidle")
+
+
 def _is(method: str, url: str, status: int | None = None):
     def check(response: Response) -> bool:
         return (
@@ -117,11 +127,13 @@ class AddRowPage:
         with self.page.expect_response(self._defaults_loaded):
             self.page.reload()
         expect(self.create_button).to_be_visible()
+        settle(self.page)
 
     def wait_until_ready(self) -> None:
         """After navigating here by a click: wait for the form and its defaults."""
         expect(self.create_button).to_be_visible()
         expect(self.form.locator("input, select").first).to_be_visible()
+        settle(self.page)
 
     def _defaults_loaded(self, response: Response) -> bool:
         return response.url.endswith(f"/api/tables/{self.tablename}/new/")
@@ -145,6 +157,8 @@ class AddMemberPage(AddRowPage):
     def fill(self, real_name: str, tz: str) -> None:
         self.name_input.fill(real_name)
         self.zone_select.select_option(tz)
+        expect(self.name_input).to_have_value(real_name)
+        expect(self.zone_select).to_have_value(tz)
 
 
 class AddPeriodPage(AddRowPage):
@@ -186,6 +200,7 @@ class MemberPage:
         self.page.goto(self.url)
         self.page.reload()
         expect(self.save_button).to_be_visible()
+        settle(self.page)
 
     def delete(self) -> str:
         """Delete the member, accepting the admin's confirmation; return what it asked."""
@@ -223,6 +238,7 @@ class DemoMembersForm:
         self.page.goto(self.url)
         self.page.reload()
         expect(self.count_input).to_be_visible()
+        settle(self.page)
 
     def submit(self, count: int | str, periods: int | str) -> Response:
         self.count_input.fill(str(count))
