@@ -67,9 +67,9 @@ def test_stopped_database_gives_quick_503s_and_recovers_without_restart(cluster)
             response, seconds = timed_get(server.url + "/fetch/")
             assert response.status_code == 503, response.text
             assert response.json() == OUTAGE_BODY
-            assert seconds < 3
+            assert seconds < 5
         ready, seconds = timed_get(server.url + "/health/ready")
-        assert ready.status_code == 503 and ready.json()["ok"] is False and seconds < 3
+        assert ready.status_code == 503 and ready.json()["ok"] is False and seconds < 5
         assert httpx.get(server.url + "/health/live").status_code == 200
 
         # A worker that dies and is restarted during the outage must not stop the service.
@@ -101,9 +101,9 @@ def test_frozen_database_times_out_instead_of_hanging(cluster):
         try:
             response, seconds = timed_get(server.url + "/fetch/")
             assert response.status_code == 503 and response.json() == OUTAGE_BODY
-            assert seconds < 4
+            assert seconds < 6
             ready, seconds = timed_get(server.url + "/health/ready")
-            assert ready.status_code == 503 and seconds < 4
+            assert ready.status_code == 503 and seconds < 6
         finally:
             cluster.resume()
         assert wait_for(server.url + "/fetch/", 200, within=20).status_code == 200

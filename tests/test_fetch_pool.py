@@ -48,9 +48,8 @@ async def test_held_snapshot_leaves_room_for_version_checks(small_pool):
     async with small_pool.snapshot("SELECT id FROM member", []) as held:
         assert len(await held.fetch(10)) == 3
         # Every request starts with a version check: it must not wait behind the stream.
-        started = time.perf_counter()
-        await small_pool.current_version()
-        assert time.perf_counter() - started < 0.3
+        # Were it queued for the stream's connection, the 0.3 s acquire timeout would raise.
+        assert isinstance(await small_pool.current_version(), snapshot.DataVersion)
 
 
 async def test_snapshot_beyond_the_limit_times_out_instead_of_hanging(small_pool):
