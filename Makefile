@@ -60,4 +60,4 @@ lint: install ## Check style with ruff
 
 .PHONY: clean
 clean: ## Remove the virtual environment, caches and the local SQLite database
-	rm -rf $(VENV) .pytest_cache .ruff_cache roster.sqlite roster.sqlite-*
+	rm -rf $(VENV) .pytest_cache .ruff_cache roster.sqlite roster.sqlite-* roster-login-attempts.sqlite*

@@ -175,6 +175,7 @@ async def main(args: argparse.Namespace) -> int:
         "FORWARDED_ALLOW_IPS": "127.0.0.1",
         "ADMIN_USERNAME": "loadbench",
         "ADMIN_PASSWORD": password,
+        "LOGIN_RATE_STATE": str(log_dir / "login-attempts.sqlite"),
     }
     env.pop("DEBUG", None)
     if token:

@@ -18,11 +18,11 @@ from piccolo_admin.endpoints import TableConfig, create_admin
 from piccolo_api.crud.endpoints import OrderBy, PiccoloCRUD
 from piccolo_api.crud.hooks import Hook, HookType
 from piccolo_api.crud.validators import Validators
-from piccolo_api.rate_limiting.middleware import InMemoryLimitProvider
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from home.forms import DEMO_MEMBERS_FORM
+from home.login_limit import login_limit
 from home.settings import Settings, settings
 from home.tables import NAME_MAX_LENGTH, TZ_MAX_LENGTH, ActivityPeriod, Member
 from home.validation import check_period, check_real_name, check_tz, known_zones
@@ -179,15 +179,6 @@ PERIOD_CONFIG = TableConfig(
 )
 
 
-def login_rate_limit(config: Settings) -> InMemoryLimitProvider:
-    """Login attempts allowed per client address and window; a blocked client waits one window."""
-    return InMemoryLimitProvider(
-        limit=config.login_rate_limit,
-        timespan=config.login_rate_window,
-        block_duration=config.login_rate_window,
-    )
-
-
 def build_admin(config: Settings = settings):
     """The admin ASGI app; call once per process."""
     return create_admin(
@@ -200,7 +191,7 @@ def build_admin(config: Settings = settings):
         session_expiry=config.session_expiry,
         max_session_expiry=config.session_max_expiry,
         increase_expiry=min(config.session_expiry / 3, timedelta(minutes=20)),
-        rate_limit_provider=login_rate_limit(config),
+        rate_limit_provider=login_limit(config),
         debug=False,
     )
 

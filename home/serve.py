@@ -54,12 +54,19 @@ def main(argv: list[str]) -> int:
     except ValueError as error:  # SettingsError: say why, without a traceback
         print(f"roster: {error}", file=sys.stderr)
         return 2
+    from home.login_limit import LoginLimitError, login_limit
+
     mode = "production" if settings.production else "development"
     print(
         f"roster: settings OK ({mode}, {settings.engine}, {settings.workers} workers, "
         f"{settings.host}:{settings.port})",
         file=sys.stderr,
     )
+    try:
+        login_limit(settings).close()
+    except LoginLimitError as error:
+        print(f"roster: {error}", file=sys.stderr)
+        return 2
     if "--check" in argv:
         return 0
     problem = asyncio.run(database_problem_at_start())

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -34,6 +36,7 @@ class Settings:
     session_max_expiry: timedelta = timedelta(hours=24)
     login_rate_limit: int = 20
     login_rate_window: int = 300
+    login_rate_state: Path | None = None
     db_connect_timeout: float = 5.0
     db_command_timeout: float = 60.0
     db_pool_size: int = 10
@@ -49,6 +52,21 @@ class Settings:
     def engine(self) -> str:
         """`postgres` or `sqlite`."""
         return "postgres" if self.database_url else "sqlite"
+
+    @property
+    def login_attempts_path(self) -> Path:
+        """The file every worker counts admin login attempts in (see home/login_limit.py).
+
+        `LOGIN_RATE_STATE` when set; otherwise beside the SQLite database, or, on PostgreSQL,
+        a file in the temporary directory named for this user and database.
+        """
+        if self.login_rate_state is not None:
+            return self.login_rate_state
+        if self.database_url is None:
+            return self.sqlite_path.with_name(f"{self.sqlite_path.stem}-login-attempts.sqlite")
+        digest = hashlib.sha256(self.database_url.encode()).hexdigest()[:16]
+        name = f"roster-login-attempts-{os.getuid()}-{digest}.sqlite"
+        return Path(tempfile.gettempdir()) / name
 
     @property
     def production(self) -> bool:
@@ -154,6 +172,9 @@ def load_settings() -> Settings:
         session_max_expiry=timedelta(hours=_number("SESSION_MAX_EXPIRY_HOURS", 24, 1, 24 * 30)),
         login_rate_limit=_number("LOGIN_RATE_LIMIT", 20, 1, 10_000),
         login_rate_window=_number("LOGIN_RATE_WINDOW", 300, 1, 86_400),
+        login_rate_state=Path(os.environ["LOGIN_RATE_STATE"])
+        if os.environ.get("LOGIN_RATE_STATE")
+        else None,
         db_connect_timeout=_number("DB_CONNECT_TIMEOUT", 5, 0.1, 300, float),
         db_command_timeout=_number("DB_COMMAND_TIMEOUT", 60, 0.1, 3600, float),
         db_pool_size=_number("DB_POOL_SIZE", 10, 1, 1000),

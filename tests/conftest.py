@@ -7,15 +7,20 @@ server answers, except in CI (CI=true), where that is a failure.
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import os
+import shutil
 import tempfile
 import uuid
 from pathlib import Path
 
 # Import-time settings for the app under test: never the developer's own database.
 _TMP = Path(tempfile.mkdtemp(prefix="roster-tests-"))
+atexit.register(shutil.rmtree, _TMP, ignore_errors=True)
 os.environ["SQLITE_PATH"] = str(_TMP / "import.sqlite")
+# Admin login attempts of this run; servers the tests start count their own.
+os.environ["LOGIN_RATE_STATE"] = str(_TMP / "login-attempts.sqlite")
 os.environ.pop("DATABASE_URL", None)
 os.environ.setdefault("PICCOLO_CONF", "piccolo_conf")
 

@@ -45,12 +45,15 @@ class Server:
     def __init__(self, env: dict[str, str], workers: int = 2, **settings: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, **env, **settings}
+        environment = {k: v for k, v in os.environ.items() if k != "LOGIN_RATE_STATE"}
+        self.env = {**environment, **env, **settings}
         self.workers = workers
         self.env.update(PORT=str(self.port), HOST="127.0.0.1", WEB_CONCURRENCY=str(workers))
         if not self.env.get("DATABASE_URL"):
             self.env.pop("DATABASE_URL", None)
         directory = Path(tempfile.mkdtemp(dir=_LOGS))
+        # Each server counts its own admin login attempts (all its workers share the file).
+        self.env.setdefault("LOGIN_RATE_STATE", str(directory / "login-attempts.sqlite"))
         self.stdout_path = directory / "stdout.log"
         self.stderr_path = directory / "stderr.log"
         self.process: subprocess.Popen | None = None

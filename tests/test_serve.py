@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -234,3 +235,14 @@ def test_start_without_a_database_fails_loudly_with_a_non_zero_exit(workers):
     assert result.returncode == 3
     assert "roster: cannot reach the postgres database: ConnectionRefusedError" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_env_example_lists_every_setting():
+    """Make sure each variable the settings read is explained in .env.example."""
+    source = (PROJECT_DIR / "home" / "settings.py").read_text()
+    read = set(re.findall(r'(?:environ(?:\.get)?[(\[]|_number\(|_flag\()"([A-Z_]+)"', source))
+    assert {"DATABASE_URL", "LOGIN_RATE_STATE", "WEB_CONCURRENCY"} <= read
+    example = (PROJECT_DIR / ".env.example").read_text()
+    listed = set(re.findall(r"^#? ?([A-Z_]+)=", example, flags=re.MULTILINE))
+    listed |= set(re.findall(r"\b([A-Z][A-Z_]+)\b", example)) & {"ENV"}
+    assert read - listed == set()

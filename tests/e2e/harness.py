@@ -93,6 +93,7 @@ def server_env(sqlite_path: Path) -> dict[str, str]:
     """Environment for a server and CLI on a fresh SQLite file, with a known admin login."""
     env = dict(os.environ)
     env.pop("DATABASE_URL", None)
+    env.pop("LOGIN_RATE_STATE", None)  # this server's own login counts, beside its database
     env.update(
         SQLITE_PATH=str(sqlite_path),
         PICCOLO_CONF="piccolo_conf",
