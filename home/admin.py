@@ -3,7 +3,8 @@
 The admin edits the same two tables as the rest of the service, seen through admin-only
 subclasses: `AdminMember` offers the time zone as a list of valid zones, and
 `AdminActivityPeriod` shows the database-computed `duration` column (see the migration
-`computed activity_period.duration`), which the app's own tables never write.
+`computed activity_period.duration`), which the app's own tables never write. Logins go
+through `AdminUser`, which admits only active admin users.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from datetime import timedelta
 from enum import Enum
 from typing import Any
 
+from piccolo.apps.user.tables import BaseUser
 from piccolo.columns import ForeignKey, Interval, OnDelete, Timestamptz, Varchar
 from piccolo.columns.choices import Choice
 from piccolo_admin.endpoints import TableConfig, create_admin
@@ -69,7 +71,27 @@ class AdminActivityPeriod(ActivityPeriod, tablename="activity_period"):
     )
 
 
-ADMIN_TABLES = (AdminMember, AdminActivityPeriod)
+class AdminUser(BaseUser, tablename="piccolo_user"):
+    """Piccolo's user table, with a login that only admits active users with the admin flag.
+
+    Piccolo's own login checks the password alone, so anyone with an account would get a
+    session that every admin endpoint then refuses: a person would be logged in to nothing.
+    Refused here, the login form says the login failed and no session is made.
+    """
+
+    @classmethod
+    async def login(cls, username: str, password: str) -> int | None:
+        # The password is checked first, for every user, so timings do not tell who is an admin.
+        user_id = await super().login(username=username, password=password)
+        if user_id is None:
+            return None
+        flags = await cls.select(cls.admin, cls.active).where(cls.id == user_id).first()
+        if flags and flags["admin"] and flags["active"]:
+            return user_id
+        return None
+
+
+ADMIN_TABLES = (AdminMember, AdminActivityPeriod, AdminUser)
 
 
 def _refuse(column: str, error: ValueError) -> HTTPException:
@@ -185,6 +207,7 @@ def build_admin(config: Settings = settings):
         tables=[MEMBER_CONFIG, PERIOD_CONFIG],
         forms=[DEMO_MEMBERS_FORM],
         site_name=SITE_NAME,
+        auth_table=AdminUser,
         # Secure session cookies, and CSRF checks of Origin/Referer against allowed_hosts on HTTPS.
         production=config.production,
         allowed_hosts=list(config.allowed_hosts),

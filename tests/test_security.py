@@ -58,14 +58,27 @@ async def test_admin_api_refuses_reads_and_writes_without_a_session(client, tabl
     assert removed.status_code == 401
 
 
-async def test_admin_refuses_a_user_who_is_not_an_admin(client):
-    await make_user("bob", admin=False)
+@pytest.mark.parametrize(
+    ("admin_flag", "active"), [(False, True), (True, False)], ids=["not-admin", "inactive"]
+)
+async def test_login_refuses_a_user_who_may_not_use_the_admin(client, admin_flag, active):
+    user = await make_user("bob", admin=admin_flag)
+    await BaseUser.update({BaseUser.active: active}).where(BaseUser.id == user.id)
     admin = await AdminAPI(client).open()
-    await admin.login("bob", PASSWORD)
-    # Piccolo issues the session, but the admin's every endpoint refuses it.
+    response = await admin.login("bob", PASSWORD)
+    # The same answer as a wrong password, and no session on the server.
+    assert response.status_code == 401
+    assert response.json() == (await admin.login("bob", "not-the-password")).json()
+    assert await SessionsBase.count() == 0
     assert (await client.get("/admin/api/user/")).status_code == 401
     assert (await client.get("/admin/api/tables/member/")).status_code == 401
     assert (await admin.add_member("BOBSMEMBER")).status_code == 401
+    # Given the admin flag, the same account logs in.
+    await BaseUser.update({BaseUser.admin: True, BaseUser.active: True}).where(
+        BaseUser.id == user.id
+    )
+    assert (await admin.login("bob", PASSWORD)).status_code == 200
+    assert (await client.get("/admin/api/user/")).json()["username"] == "bob"
 
 
 async def test_admin_accepts_its_admin_and_writes_with_the_csrf_token(client):
