@@ -15,7 +15,7 @@ from piccolo_api.rate_limiting.middleware import RateLimitError
 import home.login_limit
 from home.login_limit import LoginLimitError, SharedLoginLimit
 from tests.adminapi import AdminAPI
-from tests.servers import PROJECT_DIR, Server
+from tests.servers import PROJECT_DIR, Server, run_serve
 
 
 class Clock:
@@ -119,15 +119,7 @@ def test_file_of_another_user_is_refused(tmp_path):
 
 
 def test_production_command_refuses_an_unusable_file(tmp_path):
-    env = {**os.environ, "LOGIN_RATE_STATE": str(tmp_path)}
-    result = subprocess.run(
-        [sys.executable, "-m", "home.serve", "--check"],
-        cwd=PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_serve(["--check"], LOGIN_RATE_STATE=str(tmp_path))
     assert result.returncode == 2
     assert "set LOGIN_RATE_STATE to a file" in result.stderr
     assert "Traceback" not in result.stderr

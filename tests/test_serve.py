@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import pytest
 
 from home.settings import SettingsError, load_settings
 from tests.adminapi import AdminAPI
-from tests.servers import PROJECT_DIR, Server, free_port
+from tests.servers import PROJECT_DIR, Server, free_port, run_serve
 
 SAFE_PRODUCTION = {"APP_ENV": "production", "ALLOWED_HOSTS": "roster.example.com", "DEBUG": ""}
 
@@ -27,24 +26,9 @@ def run_cli(command: list[str], env: dict[str, str]) -> None:
     subprocess.run(command, cwd=PROJECT_DIR, env=env, check=True, capture_output=True)
 
 
-def serve_check(args: list[str], **env: str) -> subprocess.CompletedProcess:
-    """`python -m home.serve ARGS` with `env` on top of a clean environment."""
-    clean = {
-        k: v for k, v in os.environ.items() if k not in {"APP_ENV", "ENV", "ALLOWED_HOSTS", "DEBUG"}
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "home.serve", *args],
-        cwd=PROJECT_DIR,
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 @pytest.mark.parametrize("args", [["--check"], []], ids=["check", "start"])
 def test_production_start_refuses_unsafe_settings_and_says_why(args):
-    result = serve_check(args, APP_ENV="production", DEBUG="true", FETCH_TOKEN="short")
+    result = run_serve(args, APP_ENV="production", DEBUG="true", FETCH_TOKEN="short")
     assert result.returncode == 2
     assert "refusing to start with APP_ENV=production" in result.stderr
     assert "DEBUG is on" in result.stderr
@@ -54,7 +38,7 @@ def test_production_start_refuses_unsafe_settings_and_says_why(args):
 
 
 def test_production_start_accepts_safe_settings():
-    result = serve_check(["--check"], **SAFE_PRODUCTION)
+    result = run_serve(["--check"], **SAFE_PRODUCTION)
     assert result.returncode == 0, result.stderr
     assert "settings OK (production" in result.stderr
 
@@ -224,14 +208,7 @@ def test_start_without_a_database_fails_loudly_with_a_non_zero_exit(workers):
     nowhere = f"postgresql://postgres@127.0.0.1:{free_port()}/roster"
     env = {"DATABASE_URL": nowhere, "DB_CONNECT_TIMEOUT": "1", "WEB_CONCURRENCY": str(workers)}
     env["PORT"] = str(free_port())
-    result = subprocess.run(
-        [sys.executable, "-m", "home.serve"],
-        cwd=PROJECT_DIR,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_serve([], **env)
     assert result.returncode == 3
     assert "roster: cannot reach the postgres database: ConnectionRefusedError" in result.stderr
     assert "Traceback" not in result.stderr
