@@ -131,6 +131,7 @@ class FetchController(Controller):
         ),
     ) -> Response[FetchResponse]:
         """All members (or one page), filtered and styled as asked; cached per data version."""
+        _refuse_repeated(request)
         query = _query(style, limit, cursor, tz, name, since, until)
         return await fetch_response(query, *_conditional_headers(request))
 
@@ -146,12 +147,24 @@ class FetchController(Controller):
     )
     async def members_head(self, request: Request[Any, Any, Any]) -> Response[None]:
         """Headers GET would send (ETag, Vary, Content-Type), or 304; no body, no render."""
+        _refuse_repeated(request)
         params = request.query_params
         query = _query(*(params.get(key) for key in QUERY_KEYS))
         return await fetch_head(query, *_conditional_headers(request))
 
 
 QUERY_KEYS = ("style", "limit", "cursor", "tz", "name", "since", "until")
+
+
+def _refuse_repeated(request: Request[Any, Any, Any]) -> None:
+    """400 for a parameter given twice: which one counts is not for the server to guess."""
+    if not request.scope.get("query_string"):
+        return
+    params = request.query_params
+    for key in QUERY_KEYS:
+        given = len(params.getall(key, []))
+        if given > 1:
+            raise ClientException(detail=f"{key} is given {given} times; give it once")
 
 
 def _query(*raw: str | None) -> FetchQuery:
@@ -164,12 +177,15 @@ def _query(*raw: str | None) -> FetchQuery:
 def _conditional_headers(request: Request[Any, Any, Any]) -> tuple[str | None, str | None]:
     """Accept-Encoding and If-None-Match, read straight from the ASGI scope.
 
-    Building request.headers would cost more than the whole cached answer.
+    Building request.headers would cost more than the whole cached answer. A header sent on
+    several lines is one comma-separated list (RFC 9110, section 5.3).
     """
     accept_encoding = if_none_match = None
     for header, value in request.scope["headers"]:
         if header == b"accept-encoding":
-            accept_encoding = value.decode("latin-1")
+            text = value.decode("latin-1")
+            accept_encoding = text if accept_encoding is None else f"{accept_encoding}, {text}"
         elif header == b"if-none-match":
-            if_none_match = value.decode("latin-1")
+            text = value.decode("latin-1")
+            if_none_match = text if if_none_match is None else f"{if_none_match}, {text}"
     return accept_encoding, if_none_match

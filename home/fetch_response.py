@@ -12,6 +12,7 @@ from typing import Any
 from litestar import Response
 from litestar.enums import MediaType
 from litestar.response import Stream
+from litestar.response.base import ASGIResponse
 
 from home.fetch_cache import CACHE_MAX_BYTES, GZIP_LEVEL, BodyCache, compress, roster_cache
 from home.fetch_query import FetchQuery
@@ -28,23 +29,31 @@ def etag_for(version: DataVersion, query: FetchQuery, gzipped: bool) -> str:
 
 
 def accepts_gzip(accept_encoding: str | None) -> bool:
-    """True when Accept-Encoding allows gzip (or `*`) with a non-zero q."""
-    if not accept_encoding or ("gzip" not in accept_encoding and "*" not in accept_encoding):
+    """True when Accept-Encoding allows gzip: named with a non-zero q, or else by `*`."""
+    if not accept_encoding:
         return False
-    for item in accept_encoding.split(","):
+    lowered = accept_encoding.lower()
+    if "gzip" not in lowered and "*" not in lowered:
+        return False
+    qualities: dict[str, float] = {}
+    for item in lowered.split(","):
         coding, _, parameters = item.partition(";")
-        if coding.strip().lower() not in ("gzip", "*"):
+        coding = coding.strip()
+        if coding not in ("gzip", "x-gzip", "*"):
             continue
         quality = 1.0
         for parameter in parameters.split(";"):
             key, _, value = parameter.partition("=")
-            if key.strip().lower() == "q":
+            if key.strip() == "q":
                 try:
                     quality = float(value)
                 except ValueError:
                     quality = 0.0
-        return quality > 0
-    return False
+        qualities[coding] = quality
+    # A coding named outright overrides `*` (RFC 9110, section 12.5.3).
+    named = qualities.get("gzip", qualities.get("x-gzip"))
+    quality = named if named is not None else qualities.get("*", 0.0)
+    return quality > 0
 
 
 def matches(if_none_match: str | None, version: DataVersion, query: FetchQuery) -> bool:
@@ -112,15 +121,43 @@ _rendering: dict[str, asyncio.Future[None]] = {}
 
 
 async def fetch_head(
-    query: FetchQuery, accept_encoding: str | None, if_none_match: str | None
+    query: FetchQuery,
+    accept_encoding: str | None,
+    if_none_match: str | None,
+    cache: BodyCache = roster_cache,
 ) -> Response[None]:
-    """HEAD /fetch/: the current ETag (or 304) from the version check alone, nothing rendered."""
+    """HEAD /fetch/: the current ETag (or 304) from the version check alone, nothing rendered.
+
+    Content-Length is sent only when the exact bytes GET would send are already cached
+    (RFC 9110, section 8.6: a HEAD answer may omit it, but must not state another length).
+    """
     gzipped = accepts_gzip(accept_encoding)
     version = await current_version()
     headers = _headers(etag_for(version, query, gzipped), gzipped)
     if matches(if_none_match, version, query):
-        return Response(b"", status_code=304, headers=_headers(headers["ETag"], False))
-    return Response(b"", media_type=MediaType.JSON, headers=headers)
+        return head_response(304, _headers(headers["ETag"], False))
+    headers["Content-Type"] = MediaType.JSON.value
+    entry = cache.get(version, query.tag())
+    body = None if entry is None else (entry.gzip if gzipped else entry.body)
+    if body is not None:
+        headers["Content-Length"] = str(len(body))
+    return head_response(200, headers)
+
+
+class HeadResponse(Response[None]):
+    """A HEAD answer with exactly its headers: no Content-Type or Content-Length added.
+
+    Litestar's own response would state `Content-Length: 0`, which is wrong for HEAD.
+    """
+
+    def to_asgi_response(self, *args: Any, **kwargs: Any) -> ASGIResponse:
+        kwargs["is_head_response"] = True
+        return super().to_asgi_response(*args, **kwargs)
+
+
+def head_response(status_code: int, headers: dict[str, str]) -> Response[None]:
+    """A HEAD answer with exactly `headers` (so no Content-Length unless given)."""
+    return HeadResponse(b"", status_code=status_code, headers=headers)
 
 
 async def _render_response(query: FetchQuery, gzipped: bool, cache: BodyCache) -> Response[Any]:

@@ -12,6 +12,7 @@ from piccolo.querystring import QueryString
 
 from home.db import engine
 from home.errors import RETRY_AFTER, is_database_unavailable
+from home.fetch_response import head_response
 from home.schemas import ErrorResponse
 from home.settings import settings
 
@@ -50,7 +51,7 @@ class HealthController(Controller):
     @head("/live", summary="The process is up (no body)")
     async def live_head(self) -> Response[None]:
         """HEAD for probes that do not read bodies: always 200."""
-        return Response(b"", headers=NO_STORE)
+        return head_response(200, {**NO_STORE, "content-type": "application/json"})
 
     @get("/ready", summary="The database answers", responses=_not_ready_spec(), cache=False)
     async def ready(self) -> Response[Health]:
@@ -64,8 +65,10 @@ class HealthController(Controller):
     async def ready_head(self) -> Response[None]:
         """HEAD for probes that do not read bodies: 200 or 503 as GET would answer."""
         if await database_problem():
-            return Response(b"", **_not_ready())
-        return Response(b"", headers=NO_STORE)
+            not_ready = _not_ready()
+            headers = {**not_ready["headers"], "content-type": "application/json"}
+            return head_response(not_ready["status_code"], headers)
+        return head_response(200, {**NO_STORE, "content-type": "application/json"})
 
 
 async def database_problem() -> str | None:

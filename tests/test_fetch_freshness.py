@@ -92,6 +92,35 @@ async def test_fetch_refuses_gzip_with_zero_quality(client):
     assert response.json()["ok"] is True
 
 
+@pytest.mark.parametrize(
+    ("accept_encoding", "gzipped"),
+    [
+        ("*, gzip;q=0", False),
+        ("gzip;q=0, *", False),
+        ("GZIP", True),
+        ("br, *;q=0.5", True),
+        ("*;q=0", False),
+        ("identity;q=1, gzip; q=0.001", True),
+        ("x-gzip", True),
+        ("gzip;q=nonsense", False),
+    ],
+)
+async def test_fetch_honours_accept_encoding_as_written(client, accept_encoding, gzipped):
+    await make_member()
+    response = await client.get("/fetch/", headers={"accept-encoding": accept_encoding})
+    assert (response.headers.get("content-encoding") == "gzip") is gzipped
+    assert response.json()["ok"] is True
+
+
+async def test_fetch_reads_headers_sent_on_several_lines(client):
+    await make_member()
+    etag = (await client.get("/fetch/", headers={"accept-encoding": "identity"})).headers["etag"]
+    lines = [("if-none-match", '"other"'), ("if-none-match", etag)]
+    assert (await client.get("/fetch/", headers=lines)).status_code == 304
+    lines = [("accept-encoding", "br"), ("accept-encoding", "gzip")]
+    assert (await client.get("/fetch/", headers=lines)).headers["content-encoding"] == "gzip"
+
+
 async def test_fetch_repeat_request_sends_only_the_version_check(client):
     await make_roster(20)
     await client.get("/fetch/")

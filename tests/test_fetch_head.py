@@ -46,8 +46,27 @@ async def test_head_refuses_bad_parameters_like_get(client):
     assert response.status_code == 400
 
 
-async def test_head_responses_claim_no_body_length(client):
-    for path in ("/fetch/", "/health/live", "/health/ready"):
+async def test_head_states_the_body_length_only_when_it_knows_it(client):
+    """RFC 9110: a HEAD answer may leave Content-Length out, but must not state another."""
+    await make_member("LENGTH")
+    for encoding in ("identity", "gzip"):
+        headers = {"accept-encoding": encoding}
+        cold = await client.head("/fetch/", headers=headers)
+        assert cold.status_code == 200 and "content-length" not in cold.headers
+        get = await client.get("/fetch/", headers=headers)
+        warm = await client.head("/fetch/", headers=headers)
+        assert warm.headers["content-length"] == get.headers["content-length"]
+        if encoding == "identity":
+            assert int(warm.headers["content-length"]) == len(get.content)
+    for path in ("/health/live", "/health/ready"):
         response = await client.head(path)
         assert response.status_code == 200, path
-        assert response.headers["content-length"] == "0", path
+        assert "content-length" not in response.headers, path
+
+
+async def test_head_and_get_refuse_a_parameter_given_twice(client):
+    for method in ("GET", "HEAD"):
+        response = await client.request(method, "/fetch/?style=seed&style=fullthrottle")
+        assert response.status_code == 400, method
+    response = await client.get("/fetch/?limit=1&limit=2")
+    assert response.json() == {"ok": False, "error": "limit is given 2 times; give it once"}
