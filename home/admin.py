@@ -9,13 +9,14 @@ through `AdminUser`, which admits only active admin users.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
 from piccolo.apps.user.tables import BaseUser
 from piccolo.columns import ForeignKey, Interval, OnDelete, Timestamptz, Varchar
 from piccolo.columns.choices import Choice
+from piccolo.table import Table
 from piccolo_admin.endpoints import TableConfig, create_admin
 from piccolo_api.crud.endpoints import OrderBy, PiccoloCRUD
 from piccolo_api.crud.hooks import Hook, HookType
@@ -27,7 +28,7 @@ from home.forms import DEMO_MEMBERS_FORM
 from home.login_limit import login_limit
 from home.settings import Settings, settings
 from home.tables import NAME_MAX_LENGTH, TZ_MAX_LENGTH, ActivityPeriod, Member
-from home.validation import check_period, check_real_name, check_tz, known_zones
+from home.validation import as_utc, check_period, check_real_name, check_tz, known_zones
 
 SITE_NAME = "Roster Admin"
 MENU_GROUP = "Roster"
@@ -114,6 +115,7 @@ async def member_pre_save(row: AdminMember) -> AdminMember:
 
 async def member_pre_patch(row_id: Any, values: dict[Any, Any]) -> dict[Any, Any]:
     """Refuse an edit that would make the member's name or zone invalid."""
+    values = await _patchable(Member, row_id, values)
     _check_member({_name(column): value for column, value in values.items()})
     return values
 
@@ -130,13 +132,18 @@ def _check_member(values: dict[str, Any]) -> None:
 
 async def period_pre_save(row: AdminActivityPeriod) -> ActivityPeriod:
     """Refuse a new period that ends before it starts; save it without the computed duration."""
-    _check_period(row.start_time, row.end_time)
-    return ActivityPeriod(member=row.member, start_time=row.start_time, end_time=row.end_time)
+    start_time, end_time = _utc("start_time", row.start_time), _utc("end_time", row.end_time)
+    _check_period(start_time, end_time)
+    return ActivityPeriod(member=row.member, start_time=start_time, end_time=end_time)
 
 
 async def period_pre_patch(row_id: Any, values: dict[Any, Any]) -> dict[Any, Any]:
     """Refuse an edit that would leave the period ending before it starts."""
-    values = {column: value for column, value in values.items() if _name(column) != "duration"}
+    values = await _patchable(ActivityPeriod, row_id, values, computed="duration")
+    values = {
+        column: _utc(_name(column), value) if _name(column) in ("start_time", "end_time") else value
+        for column, value in values.items()
+    }
     current = (
         await ActivityPeriod.select(ActivityPeriod.start_time, ActivityPeriod.end_time)
         .where(ActivityPeriod.id == row_id)
@@ -146,6 +153,38 @@ async def period_pre_patch(row_id: Any, values: dict[Any, Any]) -> dict[Any, Any
         merged = {**current, **{_name(column): value for column, value in values.items()}}
         _check_period(merged["start_time"], merged["end_time"])
     return values
+
+
+async def _patchable(
+    table: type[Table], row_id: Any, values: dict[Any, Any], computed: str | None = None
+) -> dict[Any, Any]:
+    """The columns a PATCH may change; 422 for the id or an empty change, 404 for no row.
+
+    Piccolo would otherwise change the primary key (answering 500 after doing it), or fail
+    with a 500 on an update that sets nothing.
+    """
+    names = {_name(column) for column in values}
+    if "id" in names:
+        raise _refuse("id", ValueError("id cannot be changed; create a new row instead"))
+    values = {column: value for column, value in values.items() if _name(column) != computed}
+    if not values:
+        if computed in names:
+            message = f"{computed} is worked out by the database; change the times instead"
+            raise _refuse(computed, ValueError(message))
+        raise _refuse("body", ValueError("nothing to change; send at least one column"))
+    if not await table.exists().where(table._meta.primary_key == row_id):
+        raise HTTPException(status_code=404, detail=f"no {table._meta.tablename} with id {row_id}")
+    return values
+
+
+def _utc(column: str, moment: Any) -> Any:
+    """The time in UTC (one without an offset is taken as UTC, as /fetch/ does)."""
+    if not isinstance(moment, datetime):
+        return moment  # None: the column's own NOT NULL answers
+    try:
+        return as_utc(moment)
+    except ValueError as error:
+        raise _refuse(column, error) from None
 
 
 def _check_period(start_time: Any, end_time: Any) -> None:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import re
+from typing import Any
+
 from litestar import asgi
-from litestar.types import Receive, Scope, Send
+from litestar.types import Message, Receive, Scope, Send
 
 from home.admin import ADMIN
 
@@ -18,7 +22,90 @@ async def admin_mount(scope: Scope, receive: Receive, send: Send) -> None:
     ):
         await _redirect(send, "/admin/")
         return
+    if scope["type"] == "http" and scope.get("method") in WRITES:
+        body, receive = await _buffered(receive)
+        if _has_lone_surrogate(body):
+            await _send_json(send, 422, SURROGATE_ERROR)
+            return
     await ADMIN(scope, receive, send)
+
+
+WRITES = {"POST", "PATCH", "PUT"}
+# A JSON escape of a UTF-16 surrogate; paired ones stand for one character, lone ones for none.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+SURROGATE_ERROR = {
+    "detail": [
+        {
+            "loc": ["body"],
+            "msg": "the body contains a lone UTF-16 surrogate (e.g. \\ud800), which is not "
+            "text; send whole characters",
+            "type": "value_error",
+        }
+    ]
+}
+
+
+async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
+    """The whole request body (RequestLimits caps it), and a receive that replays it."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    body = b"".join(chunks)
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return body, replay
+
+
+def _has_lone_surrogate(body: bytes) -> bool:
+    """True when the JSON body holds text that cannot be encoded (the admin would answer 500)."""
+    if not _SURROGATE_ESCAPE.search(body):
+        return False
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return False  # not JSON: the admin answers that itself
+    return not _encodable(document)
+
+
+def _encodable(value: Any) -> bool:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, dict):
+        return all(_encodable(key) and _encodable(item) for key, item in value.items())
+    if isinstance(value, list):
+        return all(_encodable(item) for item in value)
+    return True
+
+
+async def _send_json(send: Send, status: int, document: dict) -> None:
+    body = json.dumps(document).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _redirect(send: Send, location: str) -> None:

@@ -332,3 +332,112 @@ async def test_demo_form_refuses_a_count_that_is_not_a_number(admin):
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["count"]
     assert await Member.count() == 0
+
+
+@pytest.mark.parametrize("table", ["member", "activity_period"])
+async def test_edit_refuses_a_new_id_and_keeps_the_row(admin, table):
+    member = await make_member("KEEPS ITS ID")
+    period = await make_period(member, START, START + timedelta(hours=1))
+    row_id, new_id = (
+        (member.id, "00000000-0000-4000-8000-000000000000")
+        if table == "member"
+        else (period.id, period.id + 1000)
+    )
+    response = await admin.send("PATCH", f"/api/tables/{table}/{row_id}/", {"id": str(new_id)})
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "id"] and "id cannot be changed" in error["msg"]
+    assert await Member.select(Member.id).output(as_list=True) == [member.id]
+    assert await ActivityPeriod.select(ActivityPeriod.id).output(as_list=True) == [period.id]
+
+
+@pytest.mark.parametrize(
+    ("table", "body", "field", "message"),
+    [
+        ("member", {}, "body", "nothing to change"),
+        ("activity_period", {}, "body", "nothing to change"),
+        ("activity_period", {"duration": "P1D"}, "duration", "worked out by the database"),
+    ],
+)
+async def test_edit_that_changes_nothing_is_refused_with_a_reason(
+    admin, table, body, field, message
+):
+    member = await make_member("UNCHANGED")
+    period = await make_period(member, START, START + timedelta(hours=1))
+    row_id = member.id if table == "member" else period.id
+    response = await admin.send("PATCH", f"/api/tables/{table}/{row_id}/", body)
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", field] and message in error["msg"]
+
+
+async def test_edit_of_a_row_that_is_gone_is_404(admin):
+    member = await make_member("GONE")
+    await Member.delete().where(Member.id == member.id)
+    response = await admin.send("PATCH", f"/api/tables/member/{member.id}/", {"tz": "UTC"})
+    assert response.status_code == 404
+
+
+async def test_times_without_an_offset_are_taken_as_utc(admin):
+    naive = await make_member("NAIVE")
+    aware = await make_member("AWARE")
+    for member, suffix in ((naive, ""), (aware, "+00:00")):
+        body = {
+            "member": str(member.id),
+            "start_time": f"2020-06-01T10:00:00{suffix}",
+            "end_time": "2020-06-01T11:00:00Z",  # mixed with the other: no 500
+        }
+        response = await admin.send("POST", "/api/tables/activity_period/", body)
+        assert response.status_code == 201, response.text
+    [naive_period, aware_period] = await ActivityPeriod.select(
+        ActivityPeriod.start_time, ActivityPeriod.end_time
+    ).order_by(ActivityPeriod.id)
+    assert naive_period == aware_period
+    assert naive_period["start_time"] == datetime(2020, 6, 1, 10, tzinfo=UTC)
+    window = (await admin.http.get("/fetch/?since=2020-06-01T10:30:00Z")).json()["members"]
+    assert sorted(m["real_name"] for m in window) == ["AWARE", "NAIVE"]
+    # An edit with a naive end is compared, and stored, as UTC too.
+    period_id = (await ActivityPeriod.select(ActivityPeriod.id).first())["id"]
+    response = await admin.send(
+        "PATCH", f"/api/tables/activity_period/{period_id}/", {"end_time": "2020-06-01T09:00:00"}
+    )
+    assert response.status_code == 422
+    assert "before start_time" in response.json()["detail"][0]["msg"]
+    response = await admin.send(
+        "PATCH", f"/api/tables/activity_period/{period_id}/", {"end_time": "2020-06-01T12:00:00"}
+    )
+    assert response.status_code == 200, response.text
+    row = await ActivityPeriod.select(ActivityPeriod.end_time).where(ActivityPeriod.id == period_id)
+    assert row[0]["end_time"] == datetime(2020, 6, 1, 12, tzinfo=UTC)
+
+
+async def test_period_years_are_judged_in_utc(admin):
+    member = await make_member()
+    body = {
+        "member": str(member.id),
+        "start_time": "1900-01-01T00:30:00+05:00",  # 1899-12-31 19:30 UTC
+        "end_time": "1900-01-01T02:00:00+05:00",
+    }
+    response = await admin.send("POST", "/api/tables/activity_period/", body)
+    assert response.status_code == 422
+    assert "year 1899 (UTC)" in response.json()["detail"][0]["msg"]
+    assert await ActivityPeriod.count() == 0
+
+
+async def test_name_with_a_lone_surrogate_is_refused_not_a_500(admin):
+    raw = '{"real_name": "a\\ud800b", "tz": "UTC"}'
+    headers = {
+        "X-CSRFToken": admin.http.cookies.get("csrftoken", ""),
+        "content-type": "application/json",
+    }
+    response = await admin.http.post("/admin/api/tables/member/", content=raw, headers=headers)
+    assert response.status_code == 422, response.text
+    assert "lone UTF-16 surrogate" in response.json()["detail"][0]["msg"]
+    member = await make_member("SURROGATE")
+    response = await admin.http.patch(
+        f"/admin/api/tables/member/{member.id}/",
+        content=raw.replace(', "tz": "UTC"', ""),
+        headers=headers,
+    )
+    assert response.status_code == 422, response.text
+    assert await Member.select(Member.real_name).output(as_list=True) == ["SURROGATE"]
