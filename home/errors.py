@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 
 import asyncpg
 from litestar import Request, Response
@@ -28,8 +29,24 @@ DATABASE_UNAVAILABLE = (
     asyncpg.InterfaceError,  # e.g. "connection is closed" or the pool closing
     asyncpg.exceptions.OperatorInterventionError,  # shutting down, starting up, crashed
     asyncpg.exceptions.InsufficientResourcesError,  # too many connections, disk full
+    # The server answers but refuses this service: a missing database, a wrong user or
+    # password. Not the client's fault, and fixed on the server side without a restart.
+    asyncpg.exceptions.InvalidCatalogNameError,
+    asyncpg.exceptions.InvalidAuthorizationSpecificationError,
 )
 SQLITE_UNAVAILABLE = ("database is locked", "unable to open", "disk i/o error", "busy")
+# During an outage every request fails alike: say why in the log at most this often.
+LOG_EVERY_SECONDS = 10.0
+_last_logged: dict[str, float] = {}
+
+
+def log_unavailable(exc: BaseException) -> None:
+    """Log why the database is unavailable, once per LOG_EVERY_SECONDS for each kind of error."""
+    kind = type(exc).__name__
+    now = time.monotonic()
+    if now - _last_logged.get(kind, -LOG_EVERY_SECONDS) >= LOG_EVERY_SECONDS:
+        _last_logged[kind] = now
+        logger.warning("answering 503: the database is unavailable (%s: %s)", kind, exc)
 
 
 def is_database_unavailable(exc: BaseException) -> bool:
@@ -41,6 +58,7 @@ def is_database_unavailable(exc: BaseException) -> bool:
 
 def database_unavailable_response(exc: BaseException) -> Response:
     """503 in the API's shape, without internals: the database cannot answer right now."""
+    log_unavailable(exc)
     return Response(
         {"ok": False, "error": "the database is unavailable; retry shortly"},
         status_code=HTTP_503_SERVICE_UNAVAILABLE,

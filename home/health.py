@@ -11,7 +11,7 @@ from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
 from piccolo.querystring import QueryString
 
 from home.db import engine
-from home.errors import RETRY_AFTER, is_database_unavailable
+from home.errors import RETRY_AFTER, is_database_unavailable, log_unavailable
 from home.fetch_response import head_response
 from home.schemas import ErrorResponse
 from home.settings import settings
@@ -81,6 +81,7 @@ async def database_problem() -> str | None:
     except Exception as error:
         if not is_database_unavailable(error):
             raise
+        log_unavailable(error)
         return f"the database is unavailable ({type(error).__name__})"
     return None
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
 import time
 
+import asyncpg
 import httpx
 import pytest
 
@@ -107,3 +109,43 @@ def test_frozen_database_times_out_instead_of_hanging(cluster):
         finally:
             cluster.resume()
         assert wait_for(server.url + "/fetch/", 200, within=20).status_code == 200
+
+
+def test_dropped_database_gives_503_and_recovers_once_it_is_back():
+    """A database that is gone (or a user it refuses) is an outage, not a 500."""
+    from tests.conftest import PG_ADMIN_URL, create_pg_database, drop_pg_database, pg_url
+
+    name = asyncio.run(create_pg_database())
+    env = {"DATABASE_URL": pg_url(name)}
+    piccolo = [sys.executable, "-m", "piccolo.main", "migrations", "forwards", "all"]
+
+    def migrate() -> None:
+        subprocess.run(
+            piccolo, cwd=PROJECT_DIR, env={**os.environ, **env}, check=True, capture_output=True
+        )
+
+    async def create_again() -> None:
+        connection = await asyncpg.connect(PG_ADMIN_URL)
+        try:
+            await connection.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await connection.close()
+
+    try:
+        migrate()
+        with Server(env, workers=1, DB_CONNECT_TIMEOUT="2") as server:
+            assert httpx.get(server.url + "/fetch/").status_code == 200
+            asyncio.run(drop_pg_database(name))
+            for path in ("/fetch/", "/health/ready"):
+                response, seconds = timed_get(server.url + path)
+                assert response.status_code == 503, (path, response.text)
+                assert response.json()["ok"] is False and seconds < 5
+            assert "InvalidCatalogNameError" in server.stderr()
+
+            asyncio.run(create_again())
+            migrate()
+            assert wait_for(server.url + "/health/ready", 200, within=20).status_code == 200
+            assert httpx.get(server.url + "/fetch/").json() == {"ok": True, "members": []}
+        assert "Traceback" not in server.stderr()
+    finally:
+        asyncio.run(drop_pg_database(name))
