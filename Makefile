@@ -36,7 +36,7 @@ run: migrate ## Serve on SQLite with demo data and an admin login (http://127.0.
 .PHONY: serve
 serve: install ## Production: check settings, migrate, serve WEB_CONCURRENCY workers (reads .env; see .env.example)
 	@set -a; [ ! -f .env ] || . ./.env; set +a; \
-	export APP_ENV=$${APP_ENV:-$${ENV:-production}}; \
+	export APP_ENV=$${APP_ENV:-production}; \
 	$(BIN)/python -m home.serve --check && \
 	$(BIN)/piccolo migrations forwards all && \
 	exec $(BIN)/python -m home.serve

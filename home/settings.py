@@ -138,7 +138,8 @@ def _number(name: str, default: float, low: float, high: float, kind: type = int
 
 
 def _environment() -> str:
-    raw = os.environ.get("APP_ENV") or os.environ.get("ENV") or "development"
+    # Only APP_ENV: POSIX shells use ENV for their start-up file, so it is not ours to read.
+    raw = os.environ.get("APP_ENV") or "development"
     value = raw.strip().lower()
     if value not in ENVIRONMENTS:
         raise SettingsError(f"APP_ENV={raw!r} is not known: use development or production")
@@ -146,7 +147,26 @@ def _environment() -> str:
 
 
 def _hosts(raw: str | None) -> tuple[str, ...]:
-    return tuple(host.strip().lower() for host in (raw or "").split(",") if host.strip())
+    """Host names as clients send them in Host, without scheme, port or path."""
+    hosts = tuple(host.strip().lower() for host in (raw or "").split(",") if host.strip())
+    for host in hosts:
+        problem = None
+        if "://" in host:
+            problem = "has a scheme"
+        elif "/" in host:
+            problem = "has a path"
+        elif not host.startswith("[") and host.count(":") == 1:
+            problem = "has a port (ports are not compared)"
+        elif host.startswith("[") and not host.endswith("]"):
+            problem = "has a port after the IPv6 address (ports are not compared)"
+        elif any(character.isspace() for character in host):
+            problem = "contains a space"
+        if problem:
+            raise SettingsError(
+                f"ALLOWED_HOSTS entry {host!r} {problem}: list bare host names separated by "
+                "commas, e.g. ALLOWED_HOSTS=roster.example.com,localhost"
+            )
+    return hosts
 
 
 def load_settings() -> Settings:

@@ -48,6 +48,10 @@ def test_production_start_accepts_safe_settings():
     [
         ({"APP_ENV": "prod"}, "APP_ENV='prod' is not known"),
         ({**SAFE_PRODUCTION, "ALLOWED_HOSTS": "*"}, "wildcard"),
+        ({"ALLOWED_HOSTS": "localhost:8000"}, "'localhost:8000' has a port"),
+        ({"ALLOWED_HOSTS": "[::1]:8000"}, "has a port after the IPv6 address"),
+        ({"ALLOWED_HOSTS": "https://roster.example.com"}, "has a scheme"),
+        ({"ALLOWED_HOSTS": "roster.example.com/admin"}, "has a path"),
         ({**SAFE_PRODUCTION, "ADMIN_PASSWORD": "admin"}, "ADMIN_PASSWORD is 5 characters"),
         ({"WEB_CONCURRENCY": "lots"}, "WEB_CONCURRENCY='lots' is not a number"),
         ({"DB_CONNECT_TIMEOUT": "0"}, "DB_CONNECT_TIMEOUT='0' is out of range"),
@@ -67,6 +71,18 @@ def test_database_url_options_reach_the_driver(monkeypatch):
     config = load_settings().postgres_config()
     assert config["dsn"] == url
     assert {"timeout", "command_timeout"} <= set(config)
+
+
+def test_allowed_hosts_take_bare_names_and_ipv6_addresses(monkeypatch):
+    monkeypatch.setenv("ALLOWED_HOSTS", " Roster.Example.com , [::1],127.0.0.1,")
+    assert load_settings().allowed_hosts == ("roster.example.com", "[::1]", "127.0.0.1")
+
+
+def test_the_shells_env_variable_is_not_the_environment(monkeypatch):
+    # POSIX shells keep a start-up file in ENV; it must not be read as APP_ENV.
+    monkeypatch.delenv("APP_ENV", raising=False)
+    monkeypatch.setenv("ENV", "/root/.shrc")
+    assert load_settings().environment == "development"
 
 
 def test_development_needs_no_production_settings(monkeypatch):
@@ -221,5 +237,4 @@ def test_env_example_lists_every_setting():
     assert {"DATABASE_URL", "LOGIN_RATE_STATE", "WEB_CONCURRENCY"} <= read
     example = (PROJECT_DIR / ".env.example").read_text()
     listed = set(re.findall(r"^#? ?([A-Z_]+)=", example, flags=re.MULTILINE))
-    listed |= set(re.findall(r"\b([A-Z][A-Z_]+)\b", example)) & {"ENV"}
     assert read - listed == set()
