@@ -54,3 +54,26 @@ async def test_ensure_admin_uses_credentials_from_environment(db, cli_env):
     assert rotated.returncode == 0, rotated.stderr
     assert await BaseUser.login("ops", "another-long-secret") is not None
     assert await BaseUser.count() == 1
+
+
+async def test_refused_password_changes_no_account(db, cli_env):
+    await BaseUser.create_user(
+        username="dave", password="daves-own-password", email="dave@x.test", active=True
+    )
+    result = ensure_admin(cli_env, ADMIN_USERNAME="dave", ADMIN_PASSWORD="abc")
+    assert result.returncode != 0
+    assert "ADMIN_PASSWORD is refused" in result.stderr and "nothing was changed" in result.stderr
+    assert "Traceback" not in result.stderr
+    dave = await BaseUser.objects().get(BaseUser.username == "dave")
+    assert not dave.admin
+    assert await BaseUser.login("dave", "daves-own-password") is not None
+
+
+async def test_new_admin_gets_an_address_nobody_has(db, cli_env):
+    await BaseUser.create_user(
+        username="someone", password="someones-password", email="ops@localhost"
+    )
+    result = ensure_admin(cli_env, ADMIN_USERNAME="ops", ADMIN_PASSWORD="correct-horse-battery")
+    assert result.returncode == 0, result.stderr
+    ops = await BaseUser.objects().get(BaseUser.username == "ops")
+    assert ops.admin and ops.email != "ops@localhost" and ops.email.endswith("@localhost")
