@@ -22,6 +22,10 @@ async def admin_mount(scope: Scope, receive: Receive, send: Send) -> None:
     ):
         await _redirect(send, "/admin/")
         return
+    if scope["type"] == "http" and b"%00" in scope.get("query_string", b""):
+        # PostgreSQL refuses NUL in text, and the admin's filters would answer that with a 500.
+        await _send_json(send, 400, {"detail": "the URL contains a NUL character (%00); remove it"})
+        return
     if scope["type"] == "http" and scope.get("method") in WRITES:
         body, receive = await _buffered(receive)
         if _has_lone_surrogate(body):

@@ -441,3 +441,11 @@ async def test_name_with_a_lone_surrogate_is_refused_not_a_500(admin):
     )
     assert response.status_code == 422, response.text
     assert await Member.select(Member.real_name).output(as_list=True) == ["SURROGATE"]
+
+
+async def test_nul_in_an_admin_filter_is_400_not_a_500(admin):
+    await make_member("FILTERED")
+    response = await admin.get("/tables/member/", real_name="a\x00b")
+    assert response.status_code == 400
+    assert "NUL" in response.json()["detail"]
+    assert (await admin.get("/tables/member/", real_name="FILT")).json()["rows"]
