@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +17,9 @@ from home.validation import check_tz
 
 STYLES = ("seed", "fullthrottle")
 MAX_LIMIT = 1_000
+# The longest `next` encode_cursor can issue: JSON `["<name>","<uuid>"]` with every character
+# of a longest name escaped to 6 bytes (a control character is written \u0001), in base64.
+CURSOR_MAX_LENGTH = 4 * math.ceil((6 * NAME_MAX_LENGTH + 36 + len('["",""]')) / 3)
 
 
 class FetchQueryError(ValueError):
@@ -74,7 +78,7 @@ def decode_cursor(cursor: str) -> Position:
         "cursor is not a value this API issued; pass the `next` value of the previous page "
         "unchanged, or leave cursor out to start from the first page"
     )
-    if not cursor or len(cursor) > 4 * NAME_MAX_LENGTH + 128:
+    if not cursor or len(cursor) > CURSOR_MAX_LENGTH:
         raise problem
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
@@ -100,9 +104,13 @@ def parse_time(raw: str, name: str) -> datetime:
     try:
         moment = datetime.fromisoformat(raw.strip())
     except ValueError:
+        # A `+` typed into a URL arrives as a space, which makes the offset unreadable.
+        plus = (
+            "; it has a space, which is how an unencoded `+` arrives: write `+` as `%2B` in a URL"
+        )
         raise FetchQueryError(
             f"{name} must be an ISO 8601 time such as 2020-06-20T14:29:00Z or "
-            f"2020-06-20T14:29:00+05:30, not {raw!r}"
+            f"2020-06-20T14:29:00+05:30, not {raw!r}" + (plus if " " in raw.strip() else "")
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)

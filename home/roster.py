@@ -15,7 +15,7 @@ import msgspec
 
 from home.fetch_query import FetchQuery, Position, encode_cursor
 from home.schemas import FullThrottleMember, MemberOut, Period
-from home.snapshot import Snapshot
+from home.snapshot import Snapshot, lower_each_character
 from home.timefmt import (
     format_fullthrottle,
     format_seed,
@@ -51,6 +51,20 @@ class _Params:
         return self.values
 
 
+def _sqlite_utc(column: str) -> str:
+    """SQL for a stored SQLite time as text that compares in time order with `to_stored`'s.
+
+    Piccolo's own form (`YYYY-MM-DD HH:MM:SS[.ffffff]+00:00`, see is_canonical_stored) is
+    compared as it is, in plain SQL; a time that raw SQL wrote with another offset, or none
+    (UTC), goes through roster_utc first. GLOB is the cheapest exact test of that shape.
+    """
+    return (
+        f"CASE WHEN {column} GLOB '????-??-?? ??:??:??+00:00' "
+        f"OR {column} GLOB '????-??-?? ??:??:??.??????+00:00' "
+        f"THEN {column} ELSE roster_utc({column}) END"
+    )
+
+
 def roster_sql(query: FetchQuery, sqlite: bool) -> tuple[str, Any]:
     """The one statement that lists the members `query` asks for, each row a (member, period)."""
     params = _Params(sqlite)
@@ -66,7 +80,8 @@ def roster_sql(query: FetchQuery, sqlite: bool) -> tuple[str, Any]:
     if query.name is not None:
         if sqlite:
             member_conditions.append(
-                f"instr(roster_lower(m.real_name), {params.add(query.name.lower())}) > 0"
+                "instr(roster_lower(m.real_name), "
+                f"{params.add(lower_each_character(query.name))}) > 0"
             )
         else:
             member_conditions.append(
@@ -78,8 +93,11 @@ def roster_sql(query: FetchQuery, sqlite: bool) -> tuple[str, Any]:
         ("start_time", "<=", query.until),
     ):
         if moment is not None:
-            value = to_stored(moment) if sqlite else moment
-            window.append(f"{{alias}}.{column} {operator} {params.add(value)}")
+            if sqlite:
+                stored = _sqlite_utc(f"{{alias}}.{column}")
+                window.append(f"{stored} {operator} {params.add(to_stored(moment))}")
+            else:
+                window.append(f"{{alias}}.{column} {operator} {params.add(moment)}")
     if window:
         inside = " AND ".join(condition.format(alias="q") for condition in window)
         member_conditions.append(

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from home.db import engine
 from home.settings import settings
+from home.timefmt import parse_stored, to_stored
 
 VERSION_SQL = "SELECT epoch, version FROM roster_version WHERE id = 1"
 SQLITE_TIMEOUT = 30
@@ -47,8 +50,32 @@ def _log(statement: str) -> None:
         statement_log.append(statement)
 
 
+def lower_each_character(text: str) -> str:
+    """`text` lower-cased one character at a time, as PostgreSQL's lower() does."""
+    if text.isascii():
+        return text.lower()
+    # Python's whole-string lower() applies final sigma (Σ to ς at a word's end) and turns
+    # İ (U+0130) into two characters; PostgreSQL does neither.
+    return "".join(map(_lower_character, text))
+
+
+@lru_cache(maxsize=4096)
+def _lower_character(character: str) -> str:
+    return character.lower()[0]
+
+
 def _lower(text: str | None) -> str | None:
-    return None if text is None else text.lower()
+    return None if text is None else lower_each_character(text)
+
+
+def _utc(text: Any) -> Any:
+    """A stored time in Piccolo's canonical UTC text, so that it compares as a time."""
+    if not isinstance(text, str):
+        return text
+    try:
+        return to_stored(parse_stored(text))
+    except (ValueError, OverflowError):
+        return text
 
 
 def _sqlite_connect(path: str) -> sqlite3.Connection:
@@ -58,6 +85,8 @@ def _sqlite_connect(path: str) -> sqlite3.Connection:
     connection.execute("PRAGMA query_only = ON")
     # Unicode lower-casing, like PostgreSQL's lower(), for the case-insensitive name filter.
     connection.create_function("roster_lower", 1, _lower, deterministic=True)
+    # Times written outside Piccolo (another offset, or none), for the since/until window.
+    connection.create_function("roster_utc", 1, _utc, deterministic=True)
     connection.set_trace_callback(_log)
     return connection
 
@@ -78,6 +107,7 @@ class SQLiteReader:
         self._data_version: int | None = None
         self._version: DataVersion | None = None
         self._idle: list[sqlite3.Connection] = []
+        self._idle_lock = threading.Lock()
 
     def current_version(self) -> DataVersion:
         """The committed data version; a few microseconds when nothing changed."""
@@ -93,14 +123,21 @@ class SQLiteReader:
         return self._version
 
     def _take(self) -> sqlite3.Connection:
-        return self._idle.pop() if self._idle else _sqlite_connect(self.path)
+        # Worker threads take connections concurrently: checking first could see one that
+        # another thread pops before this one does.
+        try:
+            return self._idle.pop()
+        except IndexError:
+            return _sqlite_connect(self.path)
 
     def _give_back(self, connection: sqlite3.Connection) -> None:
         if connection.in_transaction:
             connection.execute("ROLLBACK")
-        if len(self._idle) < IDLE_SQLITE_READERS:
-            self._idle.append(connection)
-        else:
+        with self._idle_lock:
+            keep = len(self._idle) < IDLE_SQLITE_READERS
+            if keep:
+                self._idle.append(connection)
+        if not keep:
             connection.close()
 
     def _open(self, sql: str, params: Any) -> tuple[sqlite3.Connection, Any, DataVersion]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 import pytest
 
-from home.fetch_query import Position, encode_cursor
-from tests.factories import make_member, make_period
+from home.fetch_query import Position, decode_cursor, encode_cursor
+from tests.factories import make_member, make_period, write_outside_app
 
 UTC = UTC
 DAY = datetime(2021, 5, 10, tzinfo=UTC)
@@ -19,10 +20,9 @@ async def fetch(client, query: str = "") -> dict:
     return response.json()
 
 
-async def follow_pages(client, query: str, between=None) -> list[dict]:
-    """Every page from the first to the one whose `next` is null."""
+async def follow_pages(client, query: str, between=None, cursor=None) -> list[dict]:
+    """Every page from the first (or from `cursor`) to the one whose `next` is null."""
     pages = []
-    cursor = None
     while True:
         suffix = f"&cursor={cursor}" if cursor else ""
         page = await fetch(client, f"?{query}{suffix}")
@@ -33,6 +33,21 @@ async def follow_pages(client, query: str, between=None) -> list[dict]:
         if between is not None:
             await between(len(pages))
         assert len(pages) < 100, "paging does not end"
+
+
+async def test_paging_follows_next_past_the_longest_names(client):
+    # Each name is 100 characters (the limit) whose JSON is as long as it gets: a control
+    # character is escaped to 6 bytes (\u0001), a supplementary-plane one is 4 bytes of UTF-8.
+    names = ["\x01" * 100, "\x1f" * 100, "\\" * 100, "\U00020000" * 90]
+    names += ["\U00020000" * 91, "\U00020000" * 100, "A" * 100]
+    for name in names:
+        await make_member(name)
+    pages = await follow_pages(client, "limit=1")
+    assert [m["real_name"] for page in pages for m in page["members"]] == sorted(
+        names, key=lambda name: name.encode()
+    )
+    worst = Position("\x01" * 100, "00000000-0000-4000-8000-000000000000")
+    assert decode_cursor(encode_cursor(worst)) == worst
 
 
 async def test_limit_pages_through_members_in_order(client):
@@ -89,7 +104,7 @@ async def test_cursor_of_a_deleted_member_still_continues(client):
     members = [await make_member(f"P{index}") for index in range(6)]
     first = await fetch(client, "?limit=2")
     await members[1].remove()
-    rest = await follow_pages(client, f"limit=2&cursor={first['next']}")
+    rest = await follow_pages(client, "limit=2", cursor=first["next"])
     assert [m["real_name"] for page in rest for m in page["members"]] == ["P2", "P3", "P4", "P5"]
 
 
@@ -109,6 +124,28 @@ async def test_name_filter_is_a_case_insensitive_substring(client):
     assert [m["real_name"] for m in body["members"]] == ["JOHN", "Jonathan", "mojo"]
     body = await fetch(client, "?name=%25")
     assert body["members"] == []
+
+
+async def test_name_filter_lowers_each_character_as_postgresql_does(client):
+    # PostgreSQL's lower() maps one character at a time: no final sigma, and U+0130 (İ)
+    # becomes "i" in the cluster's UTF-8 locale (C.UTF-8 or en_US.UTF-8); SQLite must agree.
+    for name in ["ΟΔΟΣ", "οδος", "İZMIR", "izmir", "Ada"]:
+        await make_member(name)
+    expected = {
+        "Σ": ["ΟΔΟΣ"],
+        "σ": ["ΟΔΟΣ"],
+        "ς": ["οδος"],
+        "ΟΔΟΣ": ["ΟΔΟΣ"],
+        "οδος": ["οδος"],
+        "İ": ["izmir", "İZMIR"],
+        "İzmir": ["izmir", "İZMIR"],
+        "i": ["izmir", "İZMIR"],
+        "ZMI": ["izmir", "İZMIR"],
+        "aDA": ["Ada"],
+    }
+    for text, names in expected.items():
+        body = await fetch(client, "?" + urlencode({"name": text}))
+        assert [m["real_name"] for m in body["members"]] == names, text
 
 
 async def test_time_window_lists_only_overlapping_periods(client):
@@ -140,6 +177,64 @@ async def test_window_edges_are_inclusive_and_offsets_are_honoured(client):
     # No offset means UTC.
     body = await fetch(client, "?since=2021-05-10T01:00:01")
     assert body["members"] == []
+
+
+def _time_literal(db, text: str) -> str:
+    """`text` as an SQL time literal; one without an offset means UTC on both engines."""
+    if db.kind == "sqlite":
+        return f"'{text}'"
+    if "+" in text[10:] or "-" in text[10:]:
+        return f"'{text}'::timestamptz"
+    return f"('{text}'::timestamp AT TIME ZONE 'UTC')"
+
+
+async def test_window_reads_times_that_raw_sql_wrote_with_any_offset(client, db):
+    ahead = await make_member("AHEAD")
+    naive = await make_member("NAIVE")
+    mixed = await make_member("MIXED")
+    await make_period(
+        mixed, datetime(2020, 6, 20, 12, tzinfo=UTC), datetime(2020, 6, 20, 13, tzinfo=UTC)
+    )
+    for member, start, end in [
+        (ahead, "2020-06-20 10:00:00+02:00", "2020-06-20 11:00:00+02:00"),  # 08:00-09:00 UTC
+        (naive, "2020-06-20 10:00:00", "2020-06-20 11:00:00"),  # 10:00-11:00 UTC
+        (mixed, "2020-06-20 14:00:00+05:00", "2020-06-20 15:00:00+05:00"),  # 09:00-10:00 UTC
+    ]:
+        await write_outside_app(
+            db,
+            "INSERT INTO activity_period (member, start_time, end_time) VALUES "
+            f"('{member.id}', {_time_literal(db, start)}, {_time_literal(db, end)})",
+        )
+
+    def hours(first: int, last: int) -> dict:
+        return {
+            "start_time": f"June 20 2020 {first:02d}:00",
+            "end_time": f"June 20 2020 {last:02d}:00",
+        }
+
+    windows = {
+        "since=2020-06-20T09:30:00Z": {
+            "MIXED": [hours(9, 10), hours(12, 13)],
+            "NAIVE": [hours(10, 11)],
+        },
+        "until=2020-06-20T08:30:00Z": {"AHEAD": [hours(8, 9)]},
+        "since=2020-06-20T11:00:00Z": {"MIXED": [hours(12, 13)], "NAIVE": [hours(10, 11)]},
+        "until=2020-06-20T10:00:00Z": {
+            "AHEAD": [hours(8, 9)],
+            "MIXED": [hours(9, 10)],
+            "NAIVE": [hours(10, 11)],
+        },
+        "until=2020-06-20T09:59:59Z": {"AHEAD": [hours(8, 9)], "MIXED": [hours(9, 10)]},
+        "since=2020-06-20T08:30:00Z&until=2020-06-20T09:30:00Z": {
+            "AHEAD": [hours(8, 9)],
+            "MIXED": [hours(9, 10)],
+        },
+    }
+    for window, expected in windows.items():
+        for paging in ("&limit=1000", "&limit=1"):
+            pages = await follow_pages(client, window + paging)
+            listed = {m["real_name"]: m["activity"] for page in pages for m in page["members"]}
+            assert listed == expected, window + paging
 
 
 async def test_only_since_or_only_until(client):
@@ -194,6 +289,18 @@ BAD_REQUESTS = [
         "cursor",
     ),
 ]
+
+
+async def test_unencoded_plus_in_a_time_is_explained(client):
+    # `+` typed into a URL arrives as a space; the message must say so, quoting what arrived.
+    for name in ("since", "until"):
+        response = await client.get(f"/fetch/?{name}=2020-06-20T20:00+05:30")
+        assert response.status_code == 400
+        error = response.json()["error"]
+        assert "'2020-06-20T20:00 05:30'" in error
+        assert "write `+` as `%2B` in a URL" in error
+    response = await client.get("/fetch/?since=yesterday")
+    assert "%2B" not in response.json()["error"]
 
 
 @pytest.mark.parametrize(("query", "names"), BAD_REQUESTS, ids=[q for q, _ in BAD_REQUESTS])

@@ -1,9 +1,11 @@
-"""PostgreSQL: slow /fetch/ readers cannot starve everyone else of pooled connections."""
+"""Pooled /fetch/ readers: PostgreSQL's slow readers cannot starve everyone else of
+connections; SQLite's idle connections survive threads that race for them."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import threading
 import time
 
 import httpx
@@ -77,3 +79,32 @@ async def test_busy_pool_makes_fetch_answer_503_not_hang(pg_client, pg, monkeypa
         for connection in held:
             await pool.release(connection)
     assert (await client.get("/fetch/")).status_code == 200
+
+
+async def test_threads_racing_for_the_last_idle_sqlite_connection_both_get_one(databases):
+    sqlite = await databases("sqlite")
+    reader = snapshot.SQLiteReader(sqlite.env["SQLITE_PATH"])
+    taken = []
+    raced = threading.Event()
+
+    class Contended(list):
+        """Idle connections that another worker thread empties right after they are checked."""
+
+        def __bool__(self):
+            idle = len(self) > 0
+            if idle and not raced.is_set():
+                raced.set()
+                rival = threading.Thread(target=lambda: taken.append(reader._take()))
+                rival.start()
+                rival.join()
+            return idle
+
+    reader._idle = Contended([snapshot._sqlite_connect(reader.path)])
+    try:
+        mine = await asyncio.to_thread(reader._take)
+        assert mine is not None
+        for connection in [mine, *taken]:
+            reader._give_back(connection)
+        assert len(reader._idle) <= snapshot.IDLE_SQLITE_READERS
+    finally:
+        reader.close()
