@@ -240,6 +240,12 @@ PERIOD_CONFIG = TableConfig(
 )
 
 
+def csrf_hosts(config: Settings) -> list[str]:
+    """ALLOWED_HOSTS as Piccolo's CSRF check compares them: the host of Origin or Referer,
+    where an IPv6 address has no brackets."""
+    return [host.strip("[]") for host in config.allowed_hosts]
+
+
 def build_admin(config: Settings = settings):
     """The admin ASGI app; call once per process."""
     return create_admin(
@@ -249,7 +255,7 @@ def build_admin(config: Settings = settings):
         auth_table=AdminUser,
         # Secure session cookies, and CSRF checks of Origin/Referer against allowed_hosts on HTTPS.
         production=config.production,
-        allowed_hosts=list(config.allowed_hosts),
+        allowed_hosts=csrf_hosts(config),
         session_expiry=config.session_expiry,
         max_session_expiry=config.session_max_expiry,
         increase_expiry=min(config.session_expiry / 3, timedelta(minutes=20)),

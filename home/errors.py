@@ -97,14 +97,7 @@ def unexpected_error(request: Request, exc: Exception) -> Response:
             {"ok": False, "error": "incomplete request body"}, status_code=HTTP_400_BAD_REQUEST
         )
     if is_database_unavailable(exc):
-        logger.error(
-            "database unavailable on %s %s: %s: %s",
-            request.method,
-            request.url.path,
-            type(exc).__name__,
-            exc,
-        )
-        return database_unavailable_response(exc)
+        return database_unavailable_response(exc)  # logs why, throttled
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return Response(
         {"ok": False, "error": "internal server error; the failure was logged"},

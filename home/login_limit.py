@@ -64,7 +64,8 @@ class SharedLoginLimit(RateLimitProvider):
                 self.path, timeout=5, isolation_level=None, check_same_thread=False
             )
             os.chmod(self.path, 0o600)
-            connection.execute("PRAGMA journal_mode=WAL")
+            # The default rollback journal: switching to WAL takes an exclusive lock that
+            # workers opening a new file at the same moment would fail to get.
             connection.execute(SCHEMA)
         except (OSError, sqlite3.Error) as error:
             raise LoginLimitError(

@@ -28,8 +28,13 @@ async def admin_mount(scope: Scope, receive: Receive, send: Send) -> None:
         return
     if scope["type"] == "http" and scope.get("method") in WRITES:
         body, receive = await _buffered(receive)
-        if _has_lone_surrogate(body):
-            await _send_json(send, 422, SURROGATE_ERROR)
+        if body is None:
+            # The client went away, or home.limits cut an oversized body short and answers
+            # 413 itself: a partial body must never reach the admin as if it were whole.
+            return
+        problem = _json_text_problem(scope, body)
+        if problem:
+            await _send_json(send, 422, problem)
             return
     await ADMIN(scope, receive, send)
 
@@ -37,25 +42,42 @@ async def admin_mount(scope: Scope, receive: Receive, send: Send) -> None:
 WRITES = {"POST", "PATCH", "PUT"}
 # A JSON escape of a UTF-16 surrogate; paired ones stand for one character, lone ones for none.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-SURROGATE_ERROR = {
-    "detail": [
-        {
-            "loc": ["body"],
-            "msg": "the body contains a lone UTF-16 surrogate (e.g. \\ud800), which is not "
-            "text; send whole characters",
-            "type": "value_error",
-        }
-    ]
-}
+SURROGATE_ERROR = (
+    "the body contains a lone UTF-16 surrogate (e.g. \\ud800), which is not text; "
+    "send whole characters"
+)
+NOT_UTF8_ERROR = "the body is not valid UTF-8 text; send JSON encoded as UTF-8"
 
 
-async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
-    """The whole request body (RequestLimits caps it), and a receive that replays it."""
+def _body_error(message: str) -> dict:
+    """An error in the admin's own shape, which its forms show."""
+    return {"detail": [{"loc": ["body"], "msg": message, "type": "value_error"}]}
+
+
+def _json_text_problem(scope: Scope, body: bytes) -> dict | None:
+    """Why a JSON body holds something that is not text (the admin would answer 500), or None."""
+    content_type = next((v for k, v in scope["headers"] if k == b"content-type"), b"")
+    if not content_type.lower().startswith(b"application/json"):
+        return None
+    try:
+        body.decode("utf-8")  # strict: refuses encoded surrogates too
+    except UnicodeDecodeError:
+        return _body_error(NOT_UTF8_ERROR)
+    if _has_lone_surrogate(body):
+        return _body_error(SURROGATE_ERROR)
+    return None
+
+
+async def _buffered(receive: Receive) -> tuple[bytes | None, Receive]:
+    """The whole request body, or None if it never arrived whole; and a receive replaying it.
+
+    RequestLimits has capped the size already.
+    """
     chunks = []
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            break
+            return None, receive  # http.disconnect before the body ended
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             break

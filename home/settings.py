@@ -148,7 +148,12 @@ def _environment() -> str:
 
 def _hosts(raw: str | None) -> tuple[str, ...]:
     """Host names as clients send them in Host, without scheme, port or path."""
-    hosts = tuple(host.strip().lower() for host in (raw or "").split(",") if host.strip())
+    hosts = tuple(
+        # An IPv6 address is matched as clients send it in Host: in brackets.
+        f"[{host}]" if host.count(":") > 1 and not host.startswith("[") else host
+        for host in (host.strip().lower() for host in (raw or "").split(","))
+        if host
+    )
     for host in hosts:
         problem = None
         if "://" in host:

@@ -449,3 +449,56 @@ async def test_nul_in_an_admin_filter_is_400_not_a_500(admin):
     assert response.status_code == 400
     assert "NUL" in response.json()["detail"]
     assert (await admin.get("/tables/member/", real_name="FILT")).json()["rows"]
+
+
+async def test_a_body_that_never_arrives_whole_writes_nothing(admin):
+    """Make sure a write whose client goes away mid-body never reaches the admin as whole."""
+    from app import app
+
+    body = b'{"real_name": "TRUNCATED", "tz": "UTC"}'
+    headers = [
+        (b"host", b"testserver"),
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body) + 1000).encode()),
+        (b"x-csrftoken", admin.http.cookies["csrftoken"].encode()),
+        (b"cookie", "; ".join(f"{k}={v}" for k, v in admin.http.cookies.items()).encode()),
+    ]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/admin/api/tables/member/",
+        "raw_path": b"/admin/api/tables/member/",
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    messages = [
+        {"type": "http.request", "body": body, "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+
+    async def receive():
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    await app(scope, receive, send)
+    assert await Member.count() == 0
+    assert not [m for m in sent if m["type"] == "http.response.start" and m["status"] == 201]
+
+
+async def test_a_body_that_is_not_utf8_is_refused_not_a_500(admin):
+    raw = b'{"real_name": "a\xed\xa0\x80b", "tz": "UTC"}'  # an encoded surrogate
+    headers = {"X-CSRFToken": admin.http.cookies["csrftoken"], "content-type": "application/json"}
+    response = await admin.http.post("/admin/api/tables/member/", content=raw, headers=headers)
+    assert response.status_code == 422, response.text
+    assert "not valid UTF-8" in response.json()["detail"][0]["msg"]
+    assert await Member.count() == 0

@@ -144,3 +144,26 @@ async def test_limit_holds_across_the_workers_of_the_production_command(database
     assert len({line["pid"] for line in logins}) == 2
     counted = SharedLoginLimit(server.env["LOGIN_RATE_STATE"], limit=limit, timespan=300)
     assert counted.attempts("127.0.0.1") == limit + 1  # the refused one is counted too
+
+
+def test_many_workers_opening_a_new_file_at_once_all_start(tmp_path):
+    """Make sure workers started together can all create and use a new attempts file."""
+    path = tmp_path / "attempts.sqlite"
+    script = (
+        "import sys; from home.login_limit import SharedLoginLimit;"
+        "SharedLoginLimit(sys.argv[1], limit=100, timespan=600).increment('203.0.113.9')"
+    )
+    for _ in range(3):
+        path.unlink(missing_ok=True)
+        processes = [
+            subprocess.Popen(
+                [sys.executable, "-c", script, str(path)],
+                cwd=PROJECT_DIR,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(8)
+        ]
+        results = [(p.communicate(timeout=60)[1], p.returncode) for p in processes]
+        assert [stderr for stderr, code in results if code != 0] == []
+        assert provider(path, limit=100, timespan=600).attempts("203.0.113.9") == 8
