@@ -12,19 +12,17 @@ MAX_BODY_BYTES = 1024 * 1024
 
 
 async def send_error(send: Send, status: int, error: str) -> None:
-    """Send a complete `{"ok": false, "error": ...}` response."""
-    body = json.dumps({"ok": False, "error": error}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
+    """Send a complete `{"ok": false, "error": ...}` response, closing the connection."""
+    await send_json(send, status, {"ok": False, "error": error}, close=True)
+
+
+async def send_json(send: Send, status: int, document: object, *, close: bool = False) -> None:
+    """Send a complete JSON response straight from ASGI, before any framework runs."""
+    body = json.dumps(document).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 

@@ -10,6 +10,7 @@ from litestar import asgi
 from litestar.types import Message, Receive, Scope, Send
 
 from home.admin import ADMIN
+from home.limits import send_json
 
 
 @asgi("/admin", is_mount=True, copy_scope=True, include_in_schema=False)
@@ -24,7 +25,7 @@ async def admin_mount(scope: Scope, receive: Receive, send: Send) -> None:
         return
     if scope["type"] == "http" and b"%00" in scope.get("query_string", b""):
         # PostgreSQL refuses NUL in text, and the admin's filters would answer that with a 500.
-        await _send_json(send, 400, {"detail": "the URL contains a NUL character (%00); remove it"})
+        await send_json(send, 400, {"detail": "the URL contains a NUL character (%00); remove it"})
         return
     if scope["type"] == "http" and scope.get("method") in WRITES:
         body, receive = await _buffered(receive)
@@ -34,7 +35,7 @@ async def admin_mount(scope: Scope, receive: Receive, send: Send) -> None:
             return
         problem = _json_text_problem(scope, body)
         if problem:
-            await _send_json(send, 422, problem)
+            await send_json(send, 422, problem)
             return
     await ADMIN(scope, receive, send)
 
@@ -117,21 +118,6 @@ def _encodable(value: Any) -> bool:
     if isinstance(value, list):
         return all(_encodable(item) for item in value)
     return True
-
-
-async def _send_json(send: Send, status: int, document: dict) -> None:
-    body = json.dumps(document).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
 
 
 async def _redirect(send: Send, location: str) -> None:

@@ -174,6 +174,25 @@ async def db(request, databases) -> Database:
 _client_hosts = (f"127.0.{i // 250}.{i % 250 + 1}" for i in itertools.count())
 
 
+async def _only(databases, kind: str):
+    database = await databases(kind)
+    bind(database.engine)
+    await database.clear()
+    return database
+
+
+@pytest.fixture
+async def pg(databases):
+    """Only the PostgreSQL test database, bound and empty: for what only PostgreSQL does."""
+    return await _only(databases, "postgres")
+
+
+@pytest.fixture
+async def sqlite_db(databases):
+    """Only the SQLite test database, bound and empty: for what only SQLite does."""
+    return await _only(databases, "sqlite")
+
+
 @pytest.fixture
 async def client(db):
     """An HTTP client for the app, on the test's own event loop (no lifespan needed)."""

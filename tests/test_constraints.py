@@ -12,19 +12,9 @@ import pytest
 
 from home.tables import ActivityPeriod, Member
 from home.validation import check_period, check_real_name, check_tz
-from tests.conftest import bind
 from tests.factories import make_member, make_period, write_outside_app
 
 START = datetime(2020, 6, 20, 14, 29, tzinfo=UTC)
-
-
-@pytest.fixture
-async def sqlite_db(databases):
-    """The SQLite test database, bound and empty: for what only SQLite's schema does."""
-    database = await databases("sqlite")
-    bind(database.engine)
-    await database.clear()
-    return database
 
 
 async def test_database_refuses_period_ending_before_it_starts(db):

@@ -7,20 +7,10 @@ import asyncio
 import asyncpg
 import pytest
 
-from tests.conftest import bind
 from tests.factories import make_member, make_roster
 
 # Long enough for a lock wait to show (the server's deadlock_timeout is 1 s), short for a test.
 LOCK_WAIT = 3
-
-
-@pytest.fixture
-async def pg(databases):
-    """The PostgreSQL test database, bound and empty (SQLite has one writer at a time)."""
-    database = await databases("postgres")
-    bind(database.engine)
-    await database.clear()
-    return database
 
 
 @pytest.fixture

@@ -13,17 +13,7 @@ import pytest
 
 from home import snapshot
 from home.settings import settings
-from tests.conftest import bind
 from tests.factories import make_roster
-
-
-@pytest.fixture
-async def pg(databases):
-    """The PostgreSQL test database, bound and empty (SQLite readers share no pool)."""
-    database = await databases("postgres")
-    bind(database.engine)
-    await database.clear()
-    return database
 
 
 @pytest.fixture
