@@ -18,6 +18,13 @@ from tests.adminapi import AdminAPI
 from tests.servers import PROJECT_DIR, Server, run_serve
 
 
+# One login attempt counted by a process of its own, as a worker would.
+ONE_ATTEMPT = (
+    "import sys; from home.login_limit import SharedLoginLimit;"
+    "SharedLoginLimit(sys.argv[1], limit=100, timespan=600).increment('203.0.113.9')"
+)
+
+
 class Clock:
     """A settable `time.time` for the provider."""
 
@@ -91,12 +98,8 @@ def test_old_clients_are_forgotten(tmp_path, clock):
 
 def test_counting_in_separate_processes(tmp_path):
     path = tmp_path / "attempts.sqlite"
-    script = (
-        "import sys; from home.login_limit import SharedLoginLimit;"
-        "SharedLoginLimit(sys.argv[1], limit=100, timespan=600).increment('203.0.113.9')"
-    )
     for _ in range(4):
-        subprocess.run([sys.executable, "-c", script, str(path)], cwd=PROJECT_DIR, check=True)
+        subprocess.run([sys.executable, "-c", ONE_ATTEMPT, str(path)], cwd=PROJECT_DIR, check=True)
     assert provider(path, limit=100, timespan=600).attempts("203.0.113.9") == 4
 
 
@@ -149,15 +152,11 @@ async def test_limit_holds_across_the_workers_of_the_production_command(database
 def test_many_workers_opening_a_new_file_at_once_all_start(tmp_path):
     """Make sure workers started together can all create and use a new attempts file."""
     path = tmp_path / "attempts.sqlite"
-    script = (
-        "import sys; from home.login_limit import SharedLoginLimit;"
-        "SharedLoginLimit(sys.argv[1], limit=100, timespan=600).increment('203.0.113.9')"
-    )
     for _ in range(3):
         path.unlink(missing_ok=True)
         processes = [
             subprocess.Popen(
-                [sys.executable, "-c", script, str(path)],
+                [sys.executable, "-c", ONE_ATTEMPT, str(path)],
                 cwd=PROJECT_DIR,
                 stderr=subprocess.PIPE,
                 text=True,
