@@ -17,7 +17,6 @@ from home.login_limit import LoginLimitError, SharedLoginLimit
 from tests.adminapi import AdminAPI
 from tests.servers import PROJECT_DIR, Server, run_serve
 
-
 # One login attempt counted by a process of its own, as a worker would.
 ONE_ATTEMPT = (
     "import sys; from home.login_limit import SharedLoginLimit;"
