@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
+import piccolo_admin.endpoints
 from piccolo.apps.user.tables import BaseUser
 from piccolo.columns import ForeignKey, Interval, OnDelete, Timestamptz, Varchar
 from piccolo.columns.choices import Choice
@@ -238,6 +239,29 @@ PERIOD_CONFIG = TableConfig(
     ],
     validators=Validators(put_single=[refuse_put]),
 )
+
+
+class RosterCRUD(PiccoloCRUD):
+    """Piccolo's table API, keeping the text "null" in columns that cannot be NULL.
+
+    piccolo_api turns any "null" string into None (its UI's way to clear a nullable field),
+    so a member really named "Null" was refused as empty. A non-nullable column has no NULL
+    to mean, so there the text stays text.
+    """
+
+    def _clean_data(self, data: dict[str, Any]) -> dict[str, Any]:
+        cleaned = super()._clean_data(data)
+        required = {
+            column._meta.name for column in self.table._meta.columns if not column._meta.null
+        }
+        for key, value in data.items():
+            if key in required and isinstance(value, str) and cleaned.get(key) is None:
+                cleaned[key] = value
+        return cleaned
+
+
+# create_admin builds one PiccoloCRUD per table and has no option to choose the class.
+piccolo_admin.endpoints.PiccoloCRUD = RosterCRUD  # type: ignore[misc]
 
 
 def csrf_hosts(config: Settings) -> list[str]:

@@ -502,3 +502,15 @@ async def test_a_body_that_is_not_utf8_is_refused_not_a_500(admin):
     assert response.status_code == 422, response.text
     assert "not valid UTF-8" in response.json()["detail"][0]["msg"]
     assert await Member.count() == 0
+
+
+async def test_a_member_named_null_is_a_name(admin):
+    """Make sure the text "null" stays text where the column cannot be NULL."""
+    response = await admin.send("POST", "/api/tables/member/", {"real_name": "Null", "tz": "UTC"})
+    assert response.status_code == 201, response.text
+    member_id = response.json()[0]["id"]
+    response = await admin.send("PATCH", f"/api/tables/member/{member_id}/", {"real_name": "NULL"})
+    assert response.status_code == 200, response.text
+    assert [m["real_name"] for m in (await admin.http.get("/fetch/")).json()["members"]] == ["NULL"]
+    found = await admin.get("/tables/member/", real_name="null")
+    assert [row["real_name"] for row in found.json()["rows"]] == ["NULL"]
