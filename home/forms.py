@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from piccolo_admin.endpoints import FormConfig
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from starlette.requests import Request
 
 from home.populate import MAX_MEMBERS, MAX_PERIODS, parse_count, populate_roster
@@ -18,6 +18,14 @@ class DemoMembers(BaseModel):
     periods: int = Field(
         default=3, description=f"Activity periods per member, from 0 to {MAX_PERIODS}."
     )
+
+    @field_validator("count", "periods", mode="before")
+    @classmethod
+    def whole_number(cls, value: object) -> object:
+        """The form sends text; JSON clients may send numbers. `true` or 2.5 is not a count."""
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise ValueError("must be a whole number, e.g. 10")
+        return value
 
 
 async def generate_demo_members(request: Request, data: DemoMembers) -> str:

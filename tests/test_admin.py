@@ -325,9 +325,10 @@ async def test_demo_form_refuses_counts_outside_the_cli_limits(admin, body, mess
     assert await Member.count() == 0
 
 
-async def test_demo_form_refuses_a_count_that_is_not_a_number(admin):
+@pytest.mark.parametrize("count", ["lots", True, 2.5])
+async def test_demo_form_refuses_a_count_that_is_not_a_number(admin, count):
     response = await admin.send(
-        "POST", "/api/forms/generate-demo-members/", {"count": "lots", "periods": 3}
+        "POST", "/api/forms/generate-demo-members/", {"count": count, "periods": 3}
     )
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["count"]
