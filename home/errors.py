@@ -38,15 +38,26 @@ SQLITE_UNAVAILABLE = ("database is locked", "unable to open", "disk i/o error", 
 # During an outage every request fails alike: say why in the log at most this often.
 LOG_EVERY_SECONDS = 10.0
 _last_logged: dict[str, float] = {}
+_unlogged: dict[str, int] = {}
 
 
-def log_unavailable(exc: BaseException) -> None:
-    """Log why the database is unavailable, once per LOG_EVERY_SECONDS for each kind of error."""
+def log_unavailable(exc: BaseException, where: str = "") -> None:
+    """Log (as an error, for alerts) why the database is unavailable: once per
+    LOG_EVERY_SECONDS for each kind of error, with how many were not logged since."""
     kind = type(exc).__name__
     now = time.monotonic()
+    _unlogged[kind] = _unlogged.get(kind, 0) + 1
     if now - _last_logged.get(kind, -LOG_EVERY_SECONDS) >= LOG_EVERY_SECONDS:
         _last_logged[kind] = now
-        logger.warning("answering 503: the database is unavailable (%s: %s)", kind, exc)
+        count = _unlogged.pop(kind)
+        logger.error(
+            "answering 503%s: the database is unavailable (%s: %s); %d such answer(s) since "
+            "the last line",
+            f" on {where}" if where else "",
+            kind,
+            exc,
+            count,
+        )
 
 
 def is_database_unavailable(exc: BaseException) -> bool:
@@ -56,9 +67,9 @@ def is_database_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, DATABASE_UNAVAILABLE)
 
 
-def database_unavailable_response(exc: BaseException) -> Response:
+def database_unavailable_response(exc: BaseException, where: str = "") -> Response:
     """503 in the API's shape, without internals: the database cannot answer right now."""
-    log_unavailable(exc)
+    log_unavailable(exc, where)
     return Response(
         {"ok": False, "error": "the database is unavailable; retry shortly"},
         status_code=HTTP_503_SERVICE_UNAVAILABLE,
@@ -97,7 +108,7 @@ def unexpected_error(request: Request, exc: Exception) -> Response:
             {"ok": False, "error": "incomplete request body"}, status_code=HTTP_400_BAD_REQUEST
         )
     if is_database_unavailable(exc):
-        return database_unavailable_response(exc)  # logs why, throttled
+        return database_unavailable_response(exc, f"{request.method} {request.url.path}")
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return Response(
         {"ok": False, "error": "internal server error; the failure was logged"},

@@ -81,7 +81,7 @@ async def database_problem() -> str | None:
     except Exception as error:
         if not is_database_unavailable(error):
             raise
-        log_unavailable(error)
+        log_unavailable(error, "/health/ready")
         return f"the database is unavailable ({type(error).__name__})"
     return None
 

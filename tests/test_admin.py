@@ -515,3 +515,31 @@ async def test_a_member_named_null_is_a_name(admin):
     assert [m["real_name"] for m in (await admin.http.get("/fetch/")).json()["members"]] == ["NULL"]
     found = await admin.get("/tables/member/", real_name="null")
     assert [row["real_name"] for row in found.json()["rows"]] == ["NULL"]
+
+
+BAD_BODIES = [
+    # (path, content type, body, what the 422 says)
+    ("/public/login/", None, b'{"username": "a\\ud800", "password": "x"}', "lone UTF-16"),
+    ("/public/login/", "text/plain", b'{"username": "a\\ud800", "password": "x"}', "lone UTF-16"),
+    ("/public/login/", None, b'{"username": "a\\u0000", "password": "x"}', "NUL"),
+    ("/public/login/", "application/x-www-form-urlencoded", b"username=a%00&password=x", "NUL"),
+    ("/public/login/", None, b'{"username": "a\xed\xa0\x80", "password": "x"}', "not valid UTF-8"),
+    ("/api/tables/member/", "application/merge-patch+json", b'{"real_name": "X\\ud800"}', "lone"),
+    ("/api/tables/member/", "text/plain", b'{"real_name": "\xff", "tz": "UTC"}', "not valid UTF-8"),
+    ("/api/forms/generate-demo-members/", None, b'{"count": NaN, "periods": 3}', "NaN"),
+    ("/api/forms/generate-demo-members/", None, b'{"count": 1e400, "periods": 3}', "NaN"),
+]
+
+
+@pytest.mark.parametrize(("path", "content_type", "body", "message"), BAD_BODIES)
+async def test_bodies_the_admin_cannot_take_get_422_whatever_their_type(
+    admin, path, content_type, body, message
+):
+    """Make sure text that is not text never reaches the admin (it answered 500)."""
+    headers = {"X-CSRFToken": admin.http.cookies["csrftoken"]}
+    if content_type:
+        headers["content-type"] = content_type
+    response = await admin.http.post(f"/admin{path}", content=body, headers=headers)
+    assert response.status_code == 422, response.text
+    assert message in response.json()["detail"][0]["msg"]
+    assert await Member.count() == 0
