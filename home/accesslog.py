@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from home.limits import header
+
 logger = logging.getLogger("roster.access")
 
 # Keep each line well under PIPE_BUF (4096 bytes) so lines from several workers never interleave.
@@ -22,10 +24,6 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 def _text(raw: bytes | str) -> str:
     text = raw.decode("latin-1") if isinstance(raw, bytes) else raw
     return text if len(text) <= MAX_FIELD else text[:MAX_FIELD] + "..."
-
-
-def _header(scope: Scope, name: bytes) -> bytes:
-    return next((value for key, value in scope["headers"] if key == name), b"")
 
 
 class AccessLog:
@@ -41,7 +39,7 @@ class AccessLog:
         started = time.perf_counter()
         # Routing rewrites scope["path"] (the admin mount sees "/"): keep what the client sent.
         path = scope.get("raw_path") or scope["path"].encode()
-        given_id = _header(scope, b"x-request-id").decode("latin-1")
+        given_id = header(scope, b"x-request-id").decode("latin-1")
         request_id = given_id if REQUEST_ID.match(given_id) else uuid.uuid4().hex
         status = 0
         sent = 0
@@ -80,6 +78,6 @@ class AccessLog:
                 "status": status or 499,  # 499: the client left before any response
                 "bytes": sent,
                 "ms": round((time.perf_counter() - started) * 1000, 2),
-                "user_agent": _text(_header(scope, b"user-agent")),
+                "user_agent": _text(header(scope, b"user-agent")),
             }
             logger.info(json.dumps(record, ensure_ascii=True))

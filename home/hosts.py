@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from home.limits import send_error
+from home.limits import header, send_error
 
 # Probes reach the health checks by address, not by the public host name.
 EXEMPT_PREFIX = "/health/"
@@ -29,7 +29,7 @@ class AllowedHosts:
         if scope["type"] != "http" or not self.allowed or scope["path"].startswith(EXEMPT_PREFIX):
             await self.app(scope, receive, send)
             return
-        host = next((value for name, value in scope["headers"] if name == b"host"), b"")
+        host = header(scope, b"host")
         if hostname(host) not in self.allowed:
             await send_error(
                 send,

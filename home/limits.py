@@ -26,6 +26,11 @@ async def send_json(send: Send, status: int, document: object, *, close: bool = 
     await send({"type": "http.response.body", "body": body})
 
 
+def header(scope: Scope, name: bytes) -> bytes:
+    """The first value of request header `name` (lower-case), or b""."""
+    return next((value for key, value in scope["headers"] if key == name), b"")
+
+
 def _declared_length(scope: Scope) -> int | None:
     for name, value in scope["headers"]:
         if name == b"content-length":

@@ -7,7 +7,7 @@ from litestar.types import Message, Receive, Scope, Send
 
 from home.admin import ADMIN
 from home.admin_guard import body_problem
-from home.limits import send_json
+from home.limits import header, send_json
 
 
 @asgi("/admin", is_mount=True, copy_scope=True, include_in_schema=False)
@@ -30,8 +30,7 @@ async def admin_mount(scope: Scope, receive: Receive, send: Send) -> None:
             # The client went away, or home.limits cut an oversized body short and answers
             # 413 itself: a partial body must never reach the admin as if it were whole.
             return
-        content_type = next((v for k, v in scope["headers"] if k == b"content-type"), b"")
-        problem = body_problem(content_type, body)
+        problem = body_problem(header(scope, b"content-type"), body)
         if problem:
             # The admin's own error shape, which its forms show.
             error = {"loc": ["body"], "msg": problem, "type": "value_error"}
