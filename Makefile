@@ -19,8 +19,15 @@ $(VENV)/.installed: requirements.txt | $(BIN)/python
 	$(BIN)/pip install --disable-pip-version-check -q -r requirements.txt
 	touch $@
 
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --disable-pip-version-check -q -r requirements-dev.txt
+	touch $@ $(VENV)/.installed
+
 .PHONY: install
-install: $(VENV)/.installed ## Create the virtual environment and install requirements.txt
+install: $(VENV)/.installed ## Create the virtual environment and install what the service runs on
+
+.PHONY: install-dev
+install-dev: $(VENV)/.installed-dev ## Also install the test and lint tools (requirements-dev.txt)
 
 .PHONY: migrate
 migrate: install ## Apply every migration to the configured database
@@ -28,33 +35,33 @@ migrate: install ## Apply every migration to the configured database
 
 .PHONY: run
 run: migrate ## Serve on SQLite with demo data and an admin login (http://127.0.0.1:8000)
-	@$(BIN)/python -m home.bootstrap
+	@$(BIN)/python -m home.server.bootstrap
 	@echo "API:   http://$(HOST):$(PORT)/fetch/"
 	@echo "Admin: http://$(HOST):$(PORT)/admin/"
-	$(BIN)/uvicorn app:app --host $(HOST) --port $(PORT)
+	$(BIN)/uvicorn app:create_app --factory --host $(HOST) --port $(PORT)
 
 .PHONY: serve
 serve: install ## Production: check settings, migrate, serve WEB_CONCURRENCY workers (reads .env; see .env.example)
 	@set -a; [ ! -f .env ] || . ./.env; set +a; \
 	export APP_ENV=$${APP_ENV:-production}; \
-	$(BIN)/python -m home.serve --check && \
+	$(BIN)/python -m home.server --check && \
 	$(BIN)/piccolo migrations forwards all && \
-	exec $(BIN)/python -m home.serve
+	exec $(BIN)/python -m home.server
 
 .PHONY: test
-test: install ## Run the whole test suite (SQLite, PostgreSQL and the admin in Chromium)
+test: install-dev ## Run the whole test suite (SQLite, PostgreSQL and the admin in Chromium)
 	$(BIN)/python -m pytest
 
 .PHONY: screenshots
-screenshots: install ## Refresh the admin screenshots in docs/ (real server + Debian's Chromium)
+screenshots: install-dev ## Refresh the admin screenshots in docs/ (real server + Debian's Chromium)
 	$(BIN)/python -m tests.e2e.screenshots
 
 .PHONY: bench
-bench: install ## Benchmark /fetch/ (1,000 and 100,000 members) against stored bytes; needs wrk
-	$(BIN)/python bench/run.py
+bench: install-dev ## Benchmark /fetch/ (1,000 and 100,000 members) against stored bytes; needs wrk
+	$(BIN)/python -m bench.run
 
 .PHONY: lint
-lint: install ## Check style with ruff
+lint: install-dev ## Check style with ruff
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 

@@ -1,30 +1,49 @@
-"""Assembles the service: API controllers, the admin mount and the database lifespan."""
+"""Assembles the service: every route, wrapper and lifespan hook, for one set of settings.
+
+`uvicorn app:create_app --factory` serves it with the settings read from the environment;
+a test builds it for any configuration with `create_app(Settings(...))`.
+"""
 
 from litestar import Litestar
+from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 
-from home.accesslog import AccessLog
-from home.db import database_lifespan
-from home.endpoints import FetchController
-from home.errors import EXCEPTION_HANDLERS
-from home.headers import SecurityHeaders
-from home.health import HealthController
-from home.hosts import AllowedHosts
-from home.limits import RequestLimits
-from home.mount import admin_mount
-from home.openapi import fetch_styles_any_of
-from home.settings import settings
+from home.admin.mount import admin_mount
+from home.admin.site import build_admin
+from home.api.errors import EXCEPTION_HANDLERS
+from home.api.fetch import FetchController
+from home.api.openapi import document_edge_errors, fetch_styles_any_of
+from home.api.response import FetchService
+from home.server.health import HealthController
+from home.settings import Settings, get_settings
+from home.storage import Storage
+from home.web.access_log import AccessLog
+from home.web.hosts import AllowedHosts
+from home.web.limits import RequestLimits
+from home.web.security_headers import SecurityHeaders
 
-app = Litestar(
-    route_handlers=[FetchController, HealthController, admin_mount],
-    lifespan=[database_lifespan],
-    exception_handlers=EXCEPTION_HANDLERS,
-    openapi_config=OpenAPIConfig(title="Roster API", version="1.0.0", path="/schema"),
-    debug=settings.debug,
-)
-fetch_styles_any_of(app)
-# Litestar's own middleware runs only for requests that match a route; these wrap every request
-# (404s and 405s included, and the admin mount) from the outside.
-app.asgi_handler = AccessLog(
-    SecurityHeaders(RequestLimits(AllowedHosts(app.asgi_handler, settings.allowed_hosts)))
-)
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """The service for `settings` (default: read from the environment)."""
+    settings = settings or get_settings()
+    storage = Storage(settings)
+    app = Litestar(
+        route_handlers=[
+            FetchController,
+            HealthController,
+            admin_mount(build_admin(settings, storage)),
+        ],
+        lifespan=[storage.lifespan],
+        state=State({"settings": settings, "storage": storage, "fetch": FetchService(storage)}),
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=OpenAPIConfig(title="Roster API", version="1.0.0", path="/schema"),
+        debug=settings.debug,
+    )
+    fetch_styles_any_of(app)
+    document_edge_errors(app)
+    # Litestar's own middleware runs only for requests that match a route; these wrap every
+    # request (404s and 405s included, and the admin mount) from the outside.
+    app.asgi_handler = AccessLog(
+        SecurityHeaders(RequestLimits(AllowedHosts(app.asgi_handler, settings.allowed_hosts)))
+    )
+    return app

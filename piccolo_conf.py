@@ -2,9 +2,9 @@
 
 from piccolo.conf.apps import AppRegistry
 
-from home.engine import build_engine
-from home.settings import settings
+from home.settings import get_settings
+from home.storage import build_engine
 
-DB = build_engine(settings)
+DB = build_engine(get_settings())
 
 APP_REGISTRY = AppRegistry(apps=["home.piccolo_app", "piccolo_admin.piccolo_app"])

@@ -1,11 +1,11 @@
 """Mixed load against the production command on PostgreSQL, with figures.
 
-Starts `python -m home.serve` (what `make serve` runs) in production mode on a fresh database,
+Starts `python -m home.server` (what `make serve` runs) in production mode on a fresh database,
 then for a fixed time drives many concurrent `GET /fetch/` readers plus one steady writer that
 adds members through the admin API (session login, CSRF token, HTTPS as seen behind a proxy).
 Prints requests served, errors, p50/p99 latencies and whether every acknowledged write is stored.
 
-    .venv/bin/python bench/load.py --seconds 30 --readers 32 --workers 2
+    .venv/bin/python -m bench.load --seconds 30 --readers 32 --workers 2
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ def start_server(env: dict[str, str], log_dir: Path, members: int) -> subprocess
     """The same steps as `make serve` (check, migrate, serve), with an admin and demo data."""
     python = sys.executable
     steps = [
-        ["-m", "home.serve", "--check"],
+        ["-m", "home.server", "--check"],
         ["-m", "piccolo.main", "migrations", "forwards", "all"],
         ["-m", "piccolo.main", "home", "ensure_admin"],
         ["-m", "piccolo.main", "home", "populate", str(members)],
@@ -134,7 +134,7 @@ def start_server(env: dict[str, str], log_dir: Path, members: int) -> subprocess
         subprocess.run([python, *step], cwd=PROJECT_DIR, env=env, check=True, capture_output=True)
     with (log_dir / "access.log").open("wb") as out, (log_dir / "server.log").open("wb") as err:
         return subprocess.Popen(
-            [python, "-m", "home.serve"], cwd=PROJECT_DIR, env=env, stdout=out, stderr=err
+            [python, "-m", "home.server"], cwd=PROJECT_DIR, env=env, stdout=out, stderr=err
         )
 
 

@@ -1,6 +1,6 @@
 """Benchmark GET /fetch/ on SQLite with one uvicorn worker, against a stored-bytes baseline.
 
-Run from the project root: `make bench` (or `.venv/bin/python bench/run.py --help`).
+Run from the project root: `make bench` (or `.venv/bin/python -m bench.run --help`).
 Needs `wrk` (Debian/Ubuntu: `sudo apt-get install -y wrk`; macOS: `brew install wrk`).
 Everything happens in a temporary directory; no project database is touched.
 """
@@ -22,7 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.support.servers import free_port
+
 PROJECT = Path(__file__).resolve().parent.parent
+
 BIN = Path(sys.executable).parent
 
 
@@ -73,17 +76,6 @@ def _mean(results: list[dict[str, float]]) -> dict[str, float]:
 
 def _ms(value: str, unit: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-
-def free_port(start: int) -> int:
-    for port in range(start, start + 50):
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise SystemExit(f"no free TCP port in {start}..{start + 49}")
 
 
 class Server:
@@ -166,11 +158,13 @@ def version_check_cost(env: dict[str, str]) -> float:
     """Median microseconds of the per-request freshness check, measured in a fresh process."""
     code = (
         "import asyncio, statistics, time\n"
-        "from home.snapshot import current_version\n"
+        "from home.settings import get_settings\n"
+        "from home.storage import Storage\n"
         "async def main():\n"
+        "    adapter = Storage(get_settings()).adapter()\n"
         "    samples = []\n"
         "    for _ in range(20000):\n"
-        "        t = time.perf_counter(); await current_version()\n"
+        "        t = time.perf_counter(); await adapter.current_version()\n"
         "        samples.append(time.perf_counter() - t)\n"
         "    print(statistics.median(samples) * 1e6)\n"
         "asyncio.run(main())\n"
@@ -218,7 +212,9 @@ def main() -> None:
         # ---- 1,000 members x 3 periods
         env, path, _, _ = prepare(directory, 1_000)
         env["BENCH_STORED_DIR"] = str(directory)
-        server = Server(env, free_port(args.port), directory / "uvicorn-1k.log")
+        server = Server(
+            env, free_port(range(args.port, args.port + 50)), directory / "uvicorn-1k.log"
+        )
         try:
             _, _, body = get(server.port, "/fetch/")
             (directory / "body.json").write_bytes(body)
@@ -270,7 +266,9 @@ def main() -> None:
         # ---- large roster
         env, path, populate_seconds, populate_output = prepare(directory, args.large)
         env["BENCH_STORED_DIR"] = str(directory)
-        server = Server(env, free_port(args.port), directory / "uvicorn-large.log")
+        server = Server(
+            env, free_port(range(args.port, args.port + 50)), directory / "uvicorn-large.log"
+        )
         try:
             rss_start = server.peak_rss_mb()
             print(f"\n## {args.large:,} members x 3 periods")

@@ -12,8 +12,9 @@ from pathlib import Path
 from litestar import Response, get
 from litestar.enums import MediaType
 
-from app import app
+from app import create_app
 
+app = create_app()
 STORED = Path(os.environ.get("BENCH_STORED_DIR", "."))
 _bodies: dict[str, bytes] = {}
 

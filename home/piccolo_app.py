@@ -6,7 +6,7 @@ from piccolo.conf.apps import AppConfig, Command
 
 from home.commands.ensure_admin import ensure_admin
 from home.commands.populate import populate
-from home.tables import ActivityPeriod, Member
+from home.roster.tables import ActivityPeriod, Member
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "piccolo_migrations"
 

@@ -1,12 +1,20 @@
-"""Settings, read once from the environment into one typed object."""
+"""Settings, read once from the environment into one typed object that is passed in.
+
+Entry points (the app factory, `piccolo_conf.py`, the CLI tasks, `python -m home.server`)
+call `get_settings()`, which reads the environment once per process; everything else takes
+a `Settings` as an argument, so a test builds the app for any configuration with
+`create_app(Settings(...))`.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -24,11 +32,11 @@ class SettingsError(ValueError):
 class Settings:
     """Everything the service reads from its environment."""
 
-    database_url: str | None
-    sqlite_path: Path
-    debug: bool
-    admin_username: str | None
-    admin_password: str | None
+    database_url: str | None = None
+    sqlite_path: Path = DEFAULT_SQLITE_PATH
+    debug: bool = False
+    admin_username: str | None = None
+    admin_password: str | None = None
     environment: str = "development"
     allowed_hosts: tuple[str, ...] = ()
     fetch_token: str | None = None
@@ -49,13 +57,8 @@ class Settings:
     graceful_timeout: int = 30
 
     @property
-    def engine(self) -> str:
-        """`postgres` or `sqlite`."""
-        return "postgres" if self.database_url else "sqlite"
-
-    @property
     def login_attempts_path(self) -> Path:
-        """The file every worker counts admin login attempts in (see home/login_limit.py).
+        """The file every worker counts admin login attempts in (home/storage/login_attempts.py).
 
         `LOGIN_RATE_STATE` when set; otherwise beside the SQLite database, or, on PostgreSQL,
         a file in the temporary directory named for this user and database.
@@ -100,20 +103,9 @@ class Settings:
             )
         return problems
 
-    def postgres_config(self) -> dict[str, object]:
-        """asyncpg arguments: all of `DATABASE_URL` (sslmode, sockets, ...) plus timeouts."""
-        assert self.database_url is not None
-        config: dict[str, object] = {
-            "dsn": self.database_url,
-            # Fail fast when the server is gone or unreachable instead of hanging a request.
-            "timeout": self.db_connect_timeout,
-            "command_timeout": self.db_command_timeout,
-        }
-        return config
 
-
-def _flag(name: str, default: bool = False) -> bool:
-    raw = os.environ.get(name)
+def _flag(environ: Mapping[str, str], name: str, default: bool = False) -> bool:
+    raw = environ.get(name)
     if raw is None or raw == "":
         return default
     value = raw.strip().lower()
@@ -124,8 +116,10 @@ def _flag(name: str, default: bool = False) -> bool:
     raise SettingsError(f"{name}={raw!r} is not a boolean: use true or false")
 
 
-def _number(name: str, default: float, low: float, high: float, kind: type = int):
-    raw = os.environ.get(name)
+def _number(
+    environ: Mapping[str, str], name: str, default: float, low: float, high: float, kind=int
+):
+    raw = environ.get(name)
     if raw is None or raw.strip() == "":
         return kind(default)
     try:
@@ -137,9 +131,9 @@ def _number(name: str, default: float, low: float, high: float, kind: type = int
     return value
 
 
-def _environment() -> str:
+def _environment(environ: Mapping[str, str]) -> str:
     # Only APP_ENV: POSIX shells use ENV for their start-up file, so it is not ours to read.
-    raw = os.environ.get("APP_ENV") or "development"
+    raw = environ.get("APP_ENV") or "development"
     value = raw.strip().lower()
     if value not in ENVIRONMENTS:
         raise SettingsError(f"APP_ENV={raw!r} is not known: use development or production")
@@ -174,9 +168,11 @@ def _hosts(raw: str | None) -> tuple[str, ...]:
     return hosts
 
 
-def load_settings() -> Settings:
-    """Read the settings from the environment, refusing values that cannot work."""
-    url = os.environ.get("DATABASE_URL") or None
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the settings from `environ` (default: the process environment), refusing values
+    that cannot work."""
+    env = os.environ if environ is None else environ
+    url = env.get("DATABASE_URL") or None
     if url is not None:
         scheme = urlsplit(url).scheme
         if scheme not in {"postgres", "postgresql"}:
@@ -186,30 +182,32 @@ def load_settings() -> Settings:
             )
     loaded = Settings(
         database_url=url,
-        sqlite_path=Path(os.environ.get("SQLITE_PATH") or DEFAULT_SQLITE_PATH),
-        debug=_flag("DEBUG"),
-        admin_username=os.environ.get("ADMIN_USERNAME") or None,
-        admin_password=os.environ.get("ADMIN_PASSWORD") or None,
-        environment=_environment(),
-        allowed_hosts=_hosts(os.environ.get("ALLOWED_HOSTS")),
-        fetch_token=os.environ.get("FETCH_TOKEN") or None,
-        session_expiry=timedelta(minutes=_number("SESSION_EXPIRY_MINUTES", 60, 1, 7 * 24 * 60)),
-        session_max_expiry=timedelta(hours=_number("SESSION_MAX_EXPIRY_HOURS", 24, 1, 24 * 30)),
-        login_rate_limit=_number("LOGIN_RATE_LIMIT", 20, 1, 10_000),
-        login_rate_window=_number("LOGIN_RATE_WINDOW", 300, 1, 86_400),
-        login_rate_state=Path(os.environ["LOGIN_RATE_STATE"])
-        if os.environ.get("LOGIN_RATE_STATE")
-        else None,
-        db_connect_timeout=_number("DB_CONNECT_TIMEOUT", 5, 0.1, 300, float),
-        db_command_timeout=_number("DB_COMMAND_TIMEOUT", 60, 0.1, 3600, float),
-        db_pool_size=_number("DB_POOL_SIZE", 10, 1, 1000),
-        health_timeout=_number("HEALTH_TIMEOUT", 2, 0.1, 60, float),
-        db_required_at_start=_flag("DB_REQUIRED_AT_START", default=True),
-        host=os.environ.get("HOST") or "127.0.0.1",
-        port=_number("PORT", 8000, 1, 65535),
-        workers=_number("WEB_CONCURRENCY", 2, 1, 256),
-        forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS") or "127.0.0.1",
-        graceful_timeout=_number("GRACEFUL_TIMEOUT", 30, 1, 3600),
+        sqlite_path=Path(env.get("SQLITE_PATH") or DEFAULT_SQLITE_PATH),
+        debug=_flag(env, "DEBUG"),
+        admin_username=env.get("ADMIN_USERNAME") or None,
+        admin_password=env.get("ADMIN_PASSWORD") or None,
+        environment=_environment(env),
+        allowed_hosts=_hosts(env.get("ALLOWED_HOSTS")),
+        fetch_token=env.get("FETCH_TOKEN") or None,
+        session_expiry=timedelta(
+            minutes=_number(env, "SESSION_EXPIRY_MINUTES", 60, 1, 7 * 24 * 60)
+        ),
+        session_max_expiry=timedelta(
+            hours=_number(env, "SESSION_MAX_EXPIRY_HOURS", 24, 1, 24 * 30)
+        ),
+        login_rate_limit=_number(env, "LOGIN_RATE_LIMIT", 20, 1, 10_000),
+        login_rate_window=_number(env, "LOGIN_RATE_WINDOW", 300, 1, 86_400),
+        login_rate_state=Path(env["LOGIN_RATE_STATE"]) if env.get("LOGIN_RATE_STATE") else None,
+        db_connect_timeout=_number(env, "DB_CONNECT_TIMEOUT", 5, 0.1, 300, float),
+        db_command_timeout=_number(env, "DB_COMMAND_TIMEOUT", 60, 0.1, 3600, float),
+        db_pool_size=_number(env, "DB_POOL_SIZE", 10, 1, 1000),
+        health_timeout=_number(env, "HEALTH_TIMEOUT", 2, 0.1, 60, float),
+        db_required_at_start=_flag(env, "DB_REQUIRED_AT_START", default=True),
+        host=env.get("HOST") or "127.0.0.1",
+        port=_number(env, "PORT", 8000, 1, 65535),
+        workers=_number(env, "WEB_CONCURRENCY", 2, 1, 256),
+        forwarded_allow_ips=env.get("FORWARDED_ALLOW_IPS") or "127.0.0.1",
+        graceful_timeout=_number(env, "GRACEFUL_TIMEOUT", 30, 1, 3600),
     )
     if loaded.session_max_expiry < loaded.session_expiry:
         raise SettingsError(
@@ -221,4 +219,7 @@ def load_settings() -> Settings:
     return loaded
 
 
-settings = load_settings()
+@cache
+def get_settings() -> Settings:
+    """The process's settings, read from the environment on first use (entry points only)."""
+    return load_settings()

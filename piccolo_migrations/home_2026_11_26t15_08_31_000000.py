@@ -7,6 +7,7 @@ Piccolo's SQLite engine converts to a timedelta).
 """
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+from piccolo.engine import engine_finder
 
 ID = "2026-11-26T15:08:31:000000"
 VERSION = "1.38.0"
@@ -25,9 +26,7 @@ DROP = "ALTER TABLE activity_period DROP COLUMN duration"
 
 
 def _engine():
-    from home.tables import ActivityPeriod
-
-    return ActivityPeriod._meta.db
+    return engine_finder()
 
 
 async def forwards():

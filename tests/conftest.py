@@ -2,12 +2,15 @@
 
 Each engine gets one fresh database per test session, migrated with the project's own
 migrations; each test starts from empty tables. PostgreSQL tests are skipped when no
-server answers, except in CI (CI=true), where that is a failure.
+server answers, except in CI (CI=true), where that is a failure. The app under test is built
+with `create_app(settings)` for settings of the test's own; nothing reads the developer's
+environment or database.
 """
 
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import itertools
 import os
 import shutil
@@ -15,47 +18,45 @@ import tempfile
 import uuid
 from pathlib import Path
 
-# Import-time settings for the app under test: never the developer's own database.
-_TMP = Path(tempfile.mkdtemp(prefix="roster-tests-"))
-atexit.register(shutil.rmtree, _TMP, ignore_errors=True)
-os.environ["SQLITE_PATH"] = str(_TMP / "import.sqlite")
-# Admin login attempts of this run; servers the tests start count their own.
-os.environ["LOGIN_RATE_STATE"] = str(_TMP / "login-attempts.sqlite")
-os.environ.pop("DATABASE_URL", None)
-os.environ.setdefault("PICCOLO_CONF", "piccolo_conf")
+import asyncpg
+import httpx
+import pytest
+from piccolo.apps.migrations.commands.forwards import run_forwards
+from piccolo.apps.migrations.tables import Migration
+from piccolo.apps.user.tables import BaseUser
+from piccolo.conf.apps import Finder
+from piccolo.engine.postgres import PostgresEngine
+from piccolo_api.session_auth.tables import SessionsBase
 
-import asyncpg  # noqa: E402
-import httpx  # noqa: E402
-import pytest  # noqa: E402
-from piccolo.apps.migrations.commands.forwards import run_forwards  # noqa: E402
-from piccolo.apps.migrations.tables import Migration  # noqa: E402
-from piccolo.apps.user.tables import BaseUser  # noqa: E402
-from piccolo.conf.apps import Finder  # noqa: E402
-from piccolo.engine.postgres import PostgresEngine  # noqa: E402
-from piccolo_api.session_auth.tables import SessionsBase  # noqa: E402
+from app import create_app
+from home.admin.site import ADMIN_TABLES
+from home.roster.tables import ActivityPeriod, Member
+from home.settings import Settings
+from home.storage.sqlite_engine import RosterSQLiteEngine
+from tests import piccolo_conf
 
-import piccolo_conf  # noqa: E402
-from home.engine import RosterSQLiteEngine  # noqa: E402
-from home.tables import ActivityPeriod, Member  # noqa: E402
+# Piccolo finds its engine through this module; tests bind it to their own databases.
+os.environ["PICCOLO_CONF"] = "tests.piccolo_conf"
 
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 ENGINES = ["sqlite", "postgres"]
 TABLES_TO_CLEAR = ["activity_period", "member", "sessions", "piccolo_user"]
 
-
-def all_tables():
-    """Every table class the app and the admin use."""
-    return Finder().get_table_classes()
+_TMP = Path(tempfile.mkdtemp(prefix="roster-tests-"))
+atexit.register(shutil.rmtree, _TMP, ignore_errors=True)
+# The settings of the app under test; tests that need others replace fields of these.
+TEST_SETTINGS = Settings(
+    sqlite_path=_TMP / "unused.sqlite",
+    login_rate_state=_TMP / "login-attempts.sqlite",
+)
 
 
 def bind(engine) -> None:
-    """Point piccolo_conf and every table at `engine`."""
-    from home.admin import ADMIN_TABLES
-
+    """Point Piccolo's configuration and every table at `engine`."""
     piccolo_conf.DB = engine
     tables = {
-        *all_tables(),
+        *Finder().get_table_classes(),
         *ADMIN_TABLES,
         Member,
         ActivityPeriod,
@@ -118,7 +119,7 @@ class Database:
             await self.engine.run_ddl(f'DELETE FROM "{table}"')
 
 
-async def make_database(kind: str, directory: Path):
+async def make_database(kind: str, directory: Path = _TMP):
     """Create and migrate an empty database of `kind`; return it and a cleanup coroutine."""
     if kind == "sqlite":
         path = directory / f"{uuid.uuid4().hex[:8]}.sqlite"
@@ -152,7 +153,7 @@ async def databases():
 
     async def get(kind: str) -> Database:
         if kind not in made:
-            database, cleanup = await make_database(kind, _TMP)
+            database, cleanup = await make_database(kind)
             made[kind] = database
             cleanups.append(cleanup)
         return made[kind]
@@ -162,53 +163,81 @@ async def databases():
         await cleanup()
 
 
-@pytest.fixture(params=ENGINES)
-async def db(request, databases) -> Database:
-    """An empty, migrated database on SQLite or PostgreSQL, bound to every table."""
-    database = await databases(request.param)
-    bind(database.engine)
-    await database.clear()
-    return database
-
-
-_client_hosts = (f"127.0.{i // 250}.{i % 250 + 1}" for i in itertools.count())
-
-
-async def _only(databases, kind: str):
+async def _bound(databases, kind: str) -> Database:
     database = await databases(kind)
     bind(database.engine)
     await database.clear()
     return database
 
 
+@pytest.fixture(params=ENGINES)
+async def db(request, databases) -> Database:
+    """An empty, migrated database on SQLite or PostgreSQL, bound to every table."""
+    return await _bound(databases, request.param)
+
+
 @pytest.fixture
 async def pg(databases):
     """Only the PostgreSQL test database, bound and empty: for what only PostgreSQL does."""
-    return await _only(databases, "postgres")
+    return await _bound(databases, "postgres")
 
 
 @pytest.fixture
 async def sqlite_db(databases):
     """Only the SQLite test database, bound and empty: for what only SQLite does."""
-    return await _only(databases, "sqlite")
+    return await _bound(databases, "sqlite")
+
+
+_client_hosts = (f"127.0.{i // 250}.{i % 250 + 1}" for i in itertools.count())
+
+
+@pytest.fixture(scope="session")
+def app():
+    """The app under test, built once for TEST_SETTINGS; it follows whichever database is
+    bound."""
+    return create_app(TEST_SETTINGS)
+
+
+def http_client(app) -> httpx.AsyncClient:
+    """An HTTP client for `app` on the test's own event loop (no lifespan: the test database
+    is open already), from a client address of its own (the admin limits logins per address)."""
+    transport = httpx.ASGITransport(app=app, client=(next(_client_hosts), 50000))
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
 
 
 @pytest.fixture
-async def client(db):
-    """An HTTP client for the app, on the test's own event loop (no lifespan needed)."""
-    from app import app
-
-    # A distinct client address per test keeps the admin's login rate limit per test.
-    transport = httpx.ASGITransport(app=app, client=(next(_client_hosts), 50000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+async def client(db, app):
+    """An HTTP client for the app, on SQLite and on PostgreSQL."""
+    async with http_client(app) as http:
         yield http
 
 
 @pytest.fixture
+async def client_for():
+    """Clients for apps built for other settings: `client_for(fetch_token="...")`."""
+    made: list[tuple[httpx.AsyncClient, object]] = []
+
+    def make(**changes) -> httpx.AsyncClient:
+        other = create_app(dataclasses.replace(TEST_SETTINGS, **changes))
+        http = http_client(other)
+        made.append((http, other))
+        return http
+
+    yield make
+    for http, other in made:
+        await http.aclose()
+        await other.state.storage.close()
+
+
+@pytest.fixture
+def adapter(db, app):
+    """The storage adapter of the app under test, for the bound database."""
+    return app.state.storage.adapter()
+
+
+@pytest.fixture
 def cli_env(db) -> dict[str, str]:
-    """Environment for running the project's CLI against the test database."""
-    env = dict(os.environ)
-    env.update(db.env)
-    if not env.get("DATABASE_URL"):
-        env.pop("DATABASE_URL", None)
-    return env
+    """Environment for running the project's commands against the test database."""
+    from tests.support.cli import command_env
+
+    return command_env(db.env)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, timedelta
 
-from home.tables import ActivityPeriod, Member
+from home.roster.tables import ActivityPeriod, Member
 
 _names = (f"MEMBER{i:04d}" for i in itertools.count())
 BASE_TIME = datetime(2020, 6, 20, 14, 29, tzinfo=UTC)

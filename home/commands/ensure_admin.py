@@ -6,7 +6,7 @@ import secrets
 
 from piccolo.apps.user.tables import BaseUser
 
-from home.settings import settings
+from home.settings import Settings, get_settings
 
 
 async def ensure_admin() -> None:
@@ -14,6 +14,11 @@ async def ensure_admin() -> None:
 
     All or nothing: a password Piccolo refuses changes no account.
     """
+    await ensure_admin_user(get_settings())
+
+
+async def ensure_admin_user(settings: Settings) -> None:
+    """Create or update the admin user the settings name; print what was done."""
     username = settings.admin_username or "admin"
     password = settings.admin_password
     if password is not None:

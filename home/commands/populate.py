@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from home.populate import (
+from home.roster.demo import (
     MAX_MEMBERS,
     MAX_PERIODS,
     PopulateError,
     parse_count,
     populate_roster,
 )
+from home.settings import get_settings
+from home.storage import Storage
 
 PROGRESS_FROM = 10_000
 
@@ -44,6 +46,7 @@ async def populate(count: str, periods: str = "3", seed: str = "") -> None:
 
     try:
         result = await populate_roster(
+            Storage(get_settings()).adapter(),
             count_value,
             periods_value,
             seed_value,

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import CHROMIUM_ARGS, LiveServer, find_chromium, live_server
+from tests.e2e.harness import CHROMIUM_ARGS, find_chromium, live_server
 from tests.e2e.pages import LoginPage
+from tests.support.servers import Server
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 VIEWPORT = {"width": 1280, "height": 800}
@@ -35,7 +36,7 @@ def chromium_path() -> str:
 
 
 @pytest.fixture(scope="session")
-def server(chromium_path, tmp_path_factory) -> Iterator[LiveServer]:
+def server(chromium_path, tmp_path_factory) -> Iterator[Server]:
     """uvicorn serving the app on a free local port, on a freshly migrated SQLite file."""
     with live_server(Path(tmp_path_factory.mktemp("e2e"))) as running:
         yield running

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.harness import LiveServer
 from tests.e2e.pages import (
     AddMemberPage,
     AddPeriodPage,
@@ -19,6 +18,7 @@ from tests.e2e.pages import (
     Nav,
     RowListingPage,
 )
+from tests.support.servers import Server
 
 START = datetime(2021, 3, 4, 9, 15, tzinfo=UTC)
 
@@ -27,11 +27,11 @@ def unique_name(prefix: str) -> str:
     return f"{prefix} {uuid.uuid4().hex[:8].upper()}"
 
 
-def fetched_member(server: LiveServer, real_name: str) -> dict | None:
+def fetched_member(server: Server, real_name: str) -> dict | None:
     return next((m for m in server.fetch()["members"] if m["real_name"] == real_name), None)
 
 
-def create_member(page: Page, server: LiveServer, real_name: str, tz: str) -> str:
+def create_member(page: Page, server: Server, real_name: str, tz: str) -> str:
     """Add a member through the admin's form; return its id."""
     add = AddMemberPage(page, server.admin_url)
     add.reset()
@@ -41,7 +41,7 @@ def create_member(page: Page, server: LiveServer, real_name: str, tz: str) -> st
     return str(response.json()[0]["id"])
 
 
-def test_login_opens_the_roster_admin(anonymous_page: Page, server: LiveServer):
+def test_login_opens_the_roster_admin(anonymous_page: Page, server: Server):
     """Make sure the admin logs in and shows the service's name and its two tables."""
     login = LoginPage(anonymous_page, server.admin_url)
     login.reset()
@@ -55,7 +55,7 @@ def test_login_opens_the_roster_admin(anonymous_page: Page, server: LiveServer):
     expect(anonymous_page.get_by_text("Piccolo Admin")).to_have_count(0)
 
 
-def test_wrong_password_is_refused(anonymous_page: Page, server: LiveServer):
+def test_wrong_password_is_refused(anonymous_page: Page, server: Server):
     """Make sure a wrong password keeps the operator out with a visible message."""
     login = LoginPage(anonymous_page, server.admin_url)
     login.reset()
@@ -67,7 +67,7 @@ def test_wrong_password_is_refused(anonymous_page: Page, server: LiveServer):
     assert api.status == 401
 
 
-def test_create_member_choosing_a_zone(page: Page, server: LiveServer):
+def test_create_member_choosing_a_zone(page: Page, server: Server):
     """Make sure a member is created with a zone picked from the list of valid zones."""
     name = unique_name("ZONE")
     add = AddMemberPage(page, server.admin_url)
@@ -82,7 +82,7 @@ def test_create_member_choosing_a_zone(page: Page, server: LiveServer):
     expect(page.locator("table tbody tr", has_text=name)).to_contain_text("Asia/Kolkata")
 
 
-def test_add_period_on_member_page(page: Page, server: LiveServer):
+def test_add_period_on_member_page(page: Page, server: Server):
     """Make sure a member's page leads to their periods and a period can be added for them."""
     name = unique_name("PERIOD")
     member_id = create_member(page, server, name, "Europe/Berlin")
@@ -111,7 +111,7 @@ def test_add_period_on_member_page(page: Page, server: LiveServer):
     expect(listing.rows.first).to_contain_text("2 hours 30 minutes")
 
 
-def test_new_member_and_period_appear_on_fetch(page: Page, server: LiveServer):
+def test_new_member_and_period_appear_on_fetch(page: Page, server: Server):
     """Make sure what the admin creates is on the very next GET /fetch/."""
     name = unique_name("FETCH")
     create_member(page, server, name, "America/Los_Angeles")
@@ -131,7 +131,7 @@ def test_new_member_and_period_appear_on_fetch(page: Page, server: LiveServer):
     ]
 
 
-def test_end_before_start_is_refused_with_visible_message(page: Page, server: LiveServer):
+def test_end_before_start_is_refused_with_visible_message(page: Page, server: Server):
     """Make sure a period ending before it starts is refused with a message and not stored."""
     name = unique_name("BACKWARDS")
     create_member(page, server, name, "UTC")
@@ -149,7 +149,7 @@ def test_end_before_start_is_refused_with_visible_message(page: Page, server: Li
     assert fetched_member(server, name)["activity"] == []
 
 
-def test_deleting_a_member_asks_first_and_removes_their_periods(page: Page, server: LiveServer):
+def test_deleting_a_member_asks_first_and_removes_their_periods(page: Page, server: Server):
     """Make sure deleting a member is confirmed first and takes their periods with them."""
     name = unique_name("DELETE")
     member_id = create_member(page, server, name, "UTC")
@@ -170,7 +170,7 @@ def test_deleting_a_member_asks_first_and_removes_their_periods(page: Page, serv
     assert periods.json()["count"] == 0
 
 
-def test_member_with_empty_name_is_refused_with_visible_message(page: Page, server: LiveServer):
+def test_member_with_empty_name_is_refused_with_visible_message(page: Page, server: Server):
     """Make sure a member without a name is refused with a message and not stored."""
     before = len(server.fetch()["members"])
     add = AddMemberPage(page, server.admin_url)
@@ -181,7 +181,7 @@ def test_member_with_empty_name_is_refused_with_visible_message(page: Page, serv
     assert len(server.fetch()["members"]) == before
 
 
-def test_member_with_over_long_name_is_refused_with_visible_message(page: Page, server: LiveServer):
+def test_member_with_over_long_name_is_refused_with_visible_message(page: Page, server: Server):
     """Make sure a member name over 100 characters is refused with a message and not stored."""
     before = len(server.fetch()["members"])
     add = AddMemberPage(page, server.admin_url)
@@ -194,7 +194,7 @@ def test_member_with_over_long_name_is_refused_with_visible_message(page: Page, 
     assert len(server.fetch()["members"]) == before
 
 
-def test_demo_form_creates_members(page: Page, server: LiveServer):
+def test_demo_form_creates_members(page: Page, server: Server):
     """Make sure "Generate demo members" adds members with periods, as the CLI does."""
     before = len(server.fetch()["members"])
     form = DemoMembersForm(page, server.admin_url)
@@ -206,7 +206,7 @@ def test_demo_form_creates_members(page: Page, server: LiveServer):
     assert len(members) == before + 3
 
 
-def test_demo_form_refuses_a_count_over_the_limit(page: Page, server: LiveServer):
+def test_demo_form_refuses_a_count_over_the_limit(page: Page, server: Server):
     """Make sure the demo form applies the CLI's limits and shows why, writing nothing."""
     before = len(server.fetch()["members"])
     form = DemoMembersForm(page, server.admin_url)
@@ -216,7 +216,7 @@ def test_demo_form_refuses_a_count_over_the_limit(page: Page, server: LiveServer
     assert len(server.fetch()["members"]) == before
 
 
-def test_csv_export_downloads_the_periods(page: Page, server: LiveServer):
+def test_csv_export_downloads_the_periods(page: Page, server: Server):
     """Make sure the period list exports as CSV with the member's name and the duration."""
     name = unique_name("CSV")
     create_member(page, server, name, "UTC")
@@ -240,7 +240,7 @@ def test_csv_export_downloads_the_periods(page: Page, server: LiveServer):
     assert any(name in line for line in lines)
 
 
-def test_log_out(anonymous_page: Page, server: LiveServer):
+def test_log_out(anonymous_page: Page, server: Server):
     """Make sure logging out ends the session: the admin's API refuses it afterwards."""
     login = LoginPage(anonymous_page, server.admin_url)
     login.reset()

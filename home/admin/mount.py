@@ -1,0 +1,88 @@
+"""The admin mounted into Litestar at /admin/."""
+
+from __future__ import annotations
+
+from litestar import asgi
+from litestar.handlers import ASGIRouteHandler
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from home.admin.body_guard import body_problem
+from home.web.http import header, send_json
+
+
+def admin_mount(admin: ASGIApp) -> ASGIRouteHandler:
+    """The route handler that mounts `admin` at /admin/."""
+
+    @asgi("/admin", is_mount=True, copy_scope=True, include_in_schema=False)
+    async def mount(scope: Scope, receive: Receive, send: Send) -> None:
+        await guarded(admin, scope, receive, send)
+
+    return mount
+
+
+async def guarded(admin: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """Hand a /admin/... request to the admin, unless it is one the admin would fail on."""
+    if (
+        scope["type"] == "http"
+        and scope.get("path") in ("", "/")
+        and not scope.get("raw_path", b"").endswith(b"/")
+    ):
+        await _redirect(send, "/admin/")
+        return
+    if scope["type"] == "http" and b"%00" in scope.get("query_string", b""):
+        # PostgreSQL refuses NUL in text, and the admin's filters would answer that with a 500.
+        await send_json(send, 400, {"detail": "the URL contains a NUL character (%00); remove it"})
+        return
+    if scope["type"] == "http" and scope.get("method") in WRITES:
+        body, receive = await _buffered(receive)
+        if body is None:
+            # The client went away, or home.limits cut an oversized body short and answers
+            # 413 itself: a partial body must never reach the admin as if it were whole.
+            return
+        problem = body_problem(header(scope, b"content-type"), body)
+        if problem:
+            # The admin's own error shape, which its forms show.
+            error = {"loc": ["body"], "msg": problem, "type": "value_error"}
+            await send_json(send, 422, {"detail": [error]})
+            return
+    await admin(scope, receive, send)
+
+
+WRITES = {"POST", "PATCH", "PUT"}
+
+
+async def _buffered(receive: Receive) -> tuple[bytes | None, Receive]:
+    """The whole request body, or None if it never arrived whole; and a receive replaying it.
+
+    RequestLimits has capped the size already.
+    """
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None, receive  # http.disconnect before the body ended
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    body = b"".join(chunks)
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return body, replay
+
+
+async def _redirect(send: Send, location: str) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 308,
+            "headers": [(b"location", location.encode()), (b"content-length", b"0")],
+        }
+    )
+    await send({"type": "http.response.body", "body": b""})

@@ -1,0 +1,247 @@
+"""Answering /fetch/: 304 for a current ETag, cached bytes while the data is unchanged,
+otherwise a fresh render — whole when small, streamed in chunks when large."""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from litestar import Response
+from litestar.enums import MediaType
+from litestar.response import Stream
+
+from home.api.cache import CACHE_MAX_BYTES, GZIP_LEVEL, BodyCache, compress
+from home.api.query import FetchQuery
+from home.api.render import render
+from home.storage import DataVersion, Snapshot, Storage
+from home.storage.roster_query import roster_statement
+from home.web.http import head_response
+
+# A render still going after this many bytes is streamed instead of assembled.
+STREAM_AFTER_BYTES = 1024 * 1024
+
+
+def etag_for(version: DataVersion, query: FetchQuery, gzipped: bool) -> str:
+    """A strong ETag: the data version and the request; the gzip form has its own."""
+    return f'"{version.token}.{query.tag()}{".gz" if gzipped else ""}"'
+
+
+def accepts_gzip(accept_encoding: str | None) -> bool:
+    """True when Accept-Encoding allows gzip: named with a non-zero q, or else by `*`."""
+    if not accept_encoding:
+        return False
+    lowered = accept_encoding.lower()
+    if "gzip" not in lowered and "*" not in lowered:
+        return False
+    qualities: dict[str, float] = {}
+    for item in lowered.split(","):
+        coding, _, parameters = item.partition(";")
+        coding = coding.strip()
+        if coding not in ("gzip", "x-gzip", "*"):
+            continue
+        quality = 1.0
+        for parameter in parameters.split(";"):
+            key, _, value = parameter.partition("=")
+            if key.strip() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        qualities[coding] = quality
+    # A coding named outright overrides `*` (RFC 9110, section 12.5.3).
+    named = qualities.get("gzip", qualities.get("x-gzip"))
+    quality = named if named is not None else qualities.get("*", 0.0)
+    return quality > 0
+
+
+def matches(if_none_match: str | None, version: DataVersion, query: FetchQuery) -> bool:
+    """True when If-None-Match names the current representation in either encoding."""
+    if not if_none_match:
+        return False
+    if if_none_match.strip() == "*":
+        return True
+    current = {etag_for(version, query, False), etag_for(version, query, True)}
+    for candidate in if_none_match.split(","):
+        candidate = candidate.strip()
+        if candidate.startswith("W/"):
+            candidate = candidate[2:]
+        if candidate in current:
+            return True
+    return False
+
+
+def _headers(etag: str, gzipped: bool) -> dict[str, str]:
+    headers = {"ETag": etag, "Vary": "Accept-Encoding", "Cache-Control": "no-cache"}
+    if gzipped:
+        headers["Content-Encoding"] = "gzip"
+    return headers
+
+
+class FetchService:
+    """Answers /fetch/ for one app: its storage, its cache of bodies, the renders in flight."""
+
+    def __init__(self, storage: Storage, cache: BodyCache | None = None):
+        self.storage = storage
+        self.cache = BodyCache() if cache is None else cache
+        self._rendering: dict[str, asyncio.Future[None]] = {}
+
+    async def get(
+        self, query: FetchQuery, accept_encoding: str | None, if_none_match: str | None
+    ) -> Response[Any]:
+        """The response for one validated /fetch/ request."""
+        gzipped = accepts_gzip(accept_encoding)
+        version = await self.storage.adapter().current_version()
+        if matches(if_none_match, version, query):
+            etag = etag_for(version, query, gzipped)
+            return Response(content=b"", status_code=304, headers=_headers(etag, False))
+        cache = self.cache
+        tag = query.tag()
+        entry = cache.get(version, tag)
+        if entry is None:
+            # Requests arriving while the same body renders wait for it instead of rendering too.
+            key = f"{version.token}/{tag}"
+            rendering = self._rendering.get(key)
+            if rendering is None:
+                rendering = self._rendering[key] = asyncio.get_running_loop().create_future()
+                try:
+                    return await self._render_response(query, gzipped)
+                finally:
+                    del self._rendering[key]
+                    rendering.set_result(None)
+            await asyncio.shield(rendering)
+            entry = cache.get(version, tag)
+            if entry is None:  # streamed (too large to assemble) or failed: render for this one
+                return await self._render_response(query, gzipped)
+        body = await cache.gzipped(version, tag, entry) if gzipped else entry.body
+        return Response(
+            content=body,
+            media_type=MediaType.JSON,
+            headers=_headers(etag_for(version, query, gzipped), gzipped),
+        )
+
+    async def head(
+        self, query: FetchQuery, accept_encoding: str | None, if_none_match: str | None
+    ) -> Response[None]:
+        """HEAD /fetch/: the current ETag (or 304) from the version check alone, nothing rendered.
+
+        Content-Length is sent only when the exact bytes GET would send are already cached
+        (RFC 9110, section 8.6: a HEAD answer may omit it, but must not state another length).
+        """
+        gzipped = accepts_gzip(accept_encoding)
+        version = await self.storage.adapter().current_version()
+        headers = _headers(etag_for(version, query, gzipped), gzipped)
+        if matches(if_none_match, version, query):
+            return head_response(304, _headers(headers["ETag"], False))
+        headers["Content-Type"] = MediaType.JSON.value
+        entry = self.cache.get(version, query.tag())
+        body = None if entry is None else (entry.gzip if gzipped else entry.body)
+        if body is not None:
+            headers["Content-Length"] = str(len(body))
+        return head_response(200, headers)
+
+    async def _render_response(self, query: FetchQuery, gzipped: bool) -> Response[Any]:
+        adapter = self.storage.adapter()
+        cache = self.cache
+        sql, params = roster_statement(adapter.dialect, query)
+        opened = adapter.snapshot(sql, params)
+        snapshot = await opened.__aenter__()
+        try:
+            chunks = render(snapshot, query, adapter.times)
+            parts: list[bytes] = []
+            size = 0
+            async for part in chunks:
+                parts.append(part)
+                size += len(part)
+                if size >= STREAM_AFTER_BYTES:
+                    break
+            else:
+                await opened.__aexit__(None, None, None)
+                body = b"".join(parts)
+                cache.put(snapshot.version, query.tag(), body)
+                entry = cache.get(snapshot.version, query.tag())
+                if gzipped:
+                    body = (
+                        await cache.gzipped(snapshot.version, query.tag(), entry)
+                        if entry is not None
+                        else compress(body)
+                    )
+                return Response(
+                    content=body,
+                    media_type=MediaType.JSON,
+                    headers=_headers(etag_for(snapshot.version, query, gzipped), gzipped),
+                )
+        except BaseException as error:
+            await opened.__aexit__(type(error), error, error.__traceback__)
+            raise
+        return Stream(
+            _stream(parts, chunks, opened, snapshot, query, gzipped, cache),
+            media_type=MediaType.JSON,
+            headers=_headers(etag_for(snapshot.version, query, gzipped), gzipped),
+        )
+
+
+async def _stream(
+    parts: list[bytes],
+    chunks: AsyncIterator[bytes],
+    opened: AbstractAsyncContextManager[Snapshot],
+    snapshot: Snapshot,
+    query: FetchQuery,
+    gzipped: bool,
+    cache: BodyCache,
+) -> AsyncIterator[bytes]:
+    """Send what was rendered so far, then the rest as it is rendered; keep it if it fits."""
+    compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31) if gzipped else None
+    # Only one stream per body keeps a copy for the cache, so concurrent streams of a large
+    # roster hold one chunk each, not one document each.
+    fill = cache.claim_fill(snapshot.version, query.tag())
+    kept: list[bytes] | None = list(parts) if fill is not None else None
+    kept_size = sum(len(part) for part in parts)
+    compressed_kept: list[bytes] = []
+    complete = False
+
+    def encode(part: bytes) -> bytes:
+        if compressor is None:
+            return part
+        out = compressor.compress(part)
+        if kept is not None:
+            compressed_kept.append(out)
+        return out
+
+    try:
+        for part in parts:
+            out = encode(part)
+            if out:
+                yield out
+        parts.clear()
+        async for part in chunks:
+            out = encode(part)
+            if kept is not None:
+                kept.append(part)
+                kept_size += len(part)
+                if kept_size > CACHE_MAX_BYTES:
+                    kept = None
+                    compressed_kept.clear()
+            if out:
+                yield out
+        if compressor is not None:
+            tail = compressor.flush()
+            compressed_kept.append(tail)
+            yield tail
+        complete = True
+    finally:
+        if fill is not None:
+            cache.release_fill(fill)
+        await chunks.aclose()  # type: ignore[attr-defined]
+        await opened.__aexit__(None, None, None)
+    if complete and kept is not None:
+        body = b"".join(kept)
+        kept.clear()
+        cache.put(
+            snapshot.version,
+            query.tag(),
+            body,
+            b"".join(compressed_kept) if compressor is not None else None,
+        )

@@ -1,0 +1,182 @@
+"""The interface every engine adapter implements, and the values the adapters hand out.
+
+The rest of the service calls an `Adapter` and never asks which engine is behind it:
+
+- freshness: `current_version()` and `snapshot(sql, params)` (rows and the version they
+  were read at, in one read transaction);
+- writes: `write_transaction()` and `batch_writer()` (bulk inserts for demo data);
+- outages: `is_unavailable(error)`, whether an error means the database cannot answer now;
+- SQL: `dialect`, the pieces of a statement that differ (placeholders, byte-order names,
+  lower-casing, time comparison), and `times`, how stored times come back in rows.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from home.settings import Settings
+
+VERSION_SQL = "SELECT epoch, version FROM roster_version WHERE id = 1"
+
+MemberRow = tuple[str, str, str]
+"""`(id, real_name, tz)` of a member to insert."""
+SpanRow = tuple[str, int, int]
+"""`(member id, start, end)` of a period to insert, in whole Unix seconds."""
+
+
+@dataclass(frozen=True)
+class DataVersion:
+    """Which state of the roster a body was rendered from; equal versions mean equal data."""
+
+    epoch: str
+    number: int
+
+    @property
+    def token(self) -> str:
+        """The version as it appears in ETags."""
+        return f"{self.epoch}.{self.number}"
+
+
+@dataclass
+class Snapshot:
+    """An open read transaction: the version it saw and a way to fetch its rows in batches."""
+
+    version: DataVersion
+    fetch: Callable[[int], Any]
+
+
+class Params:
+    """Numbered placeholders for one statement and the values bound to them."""
+
+    def __init__(self, placeholder: Callable[[int, str], str]):
+        self._placeholder = placeholder
+        self.values: list[Any] = []
+
+    def add(self, value: Any, cast: str = "") -> str:
+        """The placeholder for `value`; `cast` is a type the engine may need, e.g. `uuid`."""
+        self.values.append(value)
+        return self._placeholder(len(self.values), cast)
+
+
+class Dialect(ABC):
+    """The pieces of SQL that differ between the engines."""
+
+    @abstractmethod
+    def params(self) -> Params:
+        """A fresh set of placeholders for one statement."""
+
+    @abstractmethod
+    def bound(self, params: Params) -> Sequence[Any] | dict[str, Any]:
+        """The values of `params` as the driver takes them."""
+
+    @abstractmethod
+    def name_order(self, column: str) -> str:
+        """`column` as it sorts and compares in byte order (the API's order of names)."""
+
+    @abstractmethod
+    def contains_ignoring_case(self, column: str, params: Params, text: str) -> str:
+        """A condition: `column` contains `text`, both lowered one character at a time."""
+
+    @abstractmethod
+    def time_compare(self, column: str, operator: str, params: Params, moment: datetime) -> str:
+        """A condition comparing the stored time `column` with `moment` as instants."""
+
+    @abstractmethod
+    def id_text(self, column: str) -> str:
+        """A uuid column as text, e.g. `a23a4474-32f5-42fe-8f82-ab495500ecf9`."""
+
+    @abstractmethod
+    def periods_join(self, member_id: str, conditions: str) -> str:
+        """LEFT JOIN of each member's periods as `p` (start_time, end_time, id)."""
+
+
+class StoredTimes(ABC):
+    """How a period's times come back in rows on this engine."""
+
+    @abstractmethod
+    def to_datetime(self, value: Any) -> datetime:
+        """The stored time as an aware datetime in UTC."""
+
+    @abstractmethod
+    def seed(self, value: Any) -> str:
+        """The stored time as the seed document writes it: `June 05 2020 09:07` (UTC)."""
+
+    @abstractmethod
+    def in_order(self, spans: list[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
+        """`(start, end)` pairs in order of their start instants (SQL sorted them already
+        wherever the stored form sorts as time)."""
+
+
+class BatchWriter(ABC):
+    """Bulk inserts through one transaction's connection."""
+
+    @abstractmethod
+    async def start(self) -> None:
+        """Prepare the connection before the first batch."""
+
+    @abstractmethod
+    async def write(self, members: list[MemberRow], spans: list[SpanRow]) -> None:
+        """Insert one batch of members and their periods."""
+
+    @abstractmethod
+    async def finish(self) -> None:
+        """Complete the work before the transaction commits."""
+
+
+class Adapter(ABC):
+    """One engine behind the interface the rest of the service calls."""
+
+    name: str
+    dialect: Dialect
+    times: StoredTimes
+
+    def __init__(self, engine: Any, settings: Settings):
+        self.engine = engine
+        self.settings = settings
+        # Tests set this to a list to see every statement the read path sends.
+        self.statement_log: list[str] | None = None
+
+    def log_statement(self, statement: str) -> None:
+        """Record `statement` when a test is watching."""
+        if self.statement_log is not None:
+            self.statement_log.append(statement)
+
+    @abstractmethod
+    async def open(self) -> None:
+        """Open what the adapter keeps (a connection pool) for the life of the app."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Close what `open` opened and every connection the adapter made."""
+
+    async def ping(self) -> None:
+        """Run `SELECT 1`; raises when the database cannot answer."""
+        from piccolo.querystring import QueryString
+
+        await self.engine.run_querystring(QueryString("SELECT 1"))
+
+    @abstractmethod
+    async def current_version(self) -> DataVersion:
+        """The committed data version."""
+
+    @abstractmethod
+    def snapshot(self, sql: str, params: Any) -> AbstractAsyncContextManager[Snapshot]:
+        """Rows of `sql` and the data version, read in one read transaction."""
+
+    @abstractmethod
+    def write_transaction(self) -> Any:
+        """A Piccolo transaction for writers (`async with`)."""
+
+    @abstractmethod
+    def batch_writer(self, connection: Any) -> BatchWriter:
+        """Bulk inserts through `connection`, a write transaction's own."""
+
+    @staticmethod
+    @abstractmethod
+    def is_unavailable(error: BaseException) -> bool:
+        """Whether `error` means this engine cannot answer now (rather than a bug)."""

@@ -1,0 +1,233 @@
+"""The PostgreSQL adapter: reads, writes, outages and SQL pieces of the production engine.
+
+Reads and the version check run on the engine's asyncpg pool; the version check is one
+primary-key read of `roster_version`, which a deferred trigger raises as each writing
+transaction commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from piccolo.engine.postgres import PostgresEngine
+
+from home.roster.timefmt import format_seed
+from home.settings import Settings
+from home.storage.base import (
+    VERSION_SQL,
+    Adapter,
+    BatchWriter,
+    DataVersion,
+    Dialect,
+    MemberRow,
+    Params,
+    Snapshot,
+    SpanRow,
+    StoredTimes,
+)
+
+# The database is down, restarting, unreachable or too slow: the request may succeed later.
+UNAVAILABLE = (
+    OSError,  # refused, reset or unreachable (ConnectionError is a subclass)
+    TimeoutError,  # asyncpg connect or command timeout
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,  # e.g. "connection is closed" or the pool closing
+    asyncpg.exceptions.OperatorInterventionError,  # shutting down, starting up, crashed
+    asyncpg.exceptions.InsufficientResourcesError,  # too many connections, disk full
+    # The server answers but refuses this service: a missing database, a wrong user or
+    # password. Not the client's fault, and fixed on the server side without a restart.
+    asyncpg.exceptions.InvalidCatalogNameError,
+    asyncpg.exceptions.InvalidAuthorizationSpecificationError,
+)
+
+
+def engine_config(settings: Settings) -> dict[str, Any]:
+    """asyncpg's arguments: all of `DATABASE_URL` (sslmode, sockets, ...) plus timeouts."""
+    return {
+        "dsn": settings.database_url,
+        # Fail fast when the server is gone or unreachable instead of hanging a request.
+        "timeout": settings.db_connect_timeout,
+        "command_timeout": settings.db_command_timeout,
+    }
+
+
+def build_postgres_engine(settings: Settings) -> PostgresEngine:
+    """Piccolo's engine for `DATABASE_URL`."""
+    return PostgresEngine(config=engine_config(settings))
+
+
+class PostgresTimes(StoredTimes):
+    """Times come back as aware datetimes, already in time order."""
+
+    def to_datetime(self, value: datetime) -> datetime:
+        return value
+
+    def seed(self, value: datetime) -> str:
+        return format_seed(value)
+
+    def in_order(self, spans: list[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
+        return spans
+
+
+class PostgresDialect(Dialect):
+    """Positional placeholders (`$1`), byte-order collation, native lower() and timestamptz."""
+
+    def params(self) -> Params:
+        return Params(lambda number, cast: f"${number}{'::' + cast if cast else ''}")
+
+    def bound(self, params: Params) -> list[Any]:
+        return params.values
+
+    def name_order(self, column: str) -> str:
+        return f'{column} COLLATE "C"'
+
+    def contains_ignoring_case(self, column: str, params: Params, text: str) -> str:
+        return f"strpos(lower({column}), lower({params.add(text)})) > 0"
+
+    def time_compare(self, column: str, operator: str, params: Params, moment: datetime) -> str:
+        return f"{column} {operator} {params.add(moment)}"
+
+    def id_text(self, column: str) -> str:
+        return f"{column}::text"
+
+    def periods_join(self, member_id: str, conditions: str) -> str:
+        # LATERAL with OFFSET 0 (not flattened into a hash join) keeps PostgreSQL on the
+        # per-member index lookup instead of scanning every period for one page.
+        return (
+            "LEFT JOIN LATERAL (SELECT p.start_time, p.end_time, p.id FROM activity_period AS p "
+            f"WHERE p.member = {member_id}{conditions} OFFSET 0) AS p ON true"
+        )
+
+
+class PostgresAdapter(Adapter):
+    """Version checks and snapshots on the engine's pool (or a new connection without one)."""
+
+    name = "PostgreSQL"
+    dialect = PostgresDialect()
+    times = PostgresTimes()
+
+    def __init__(self, engine: Any, settings: Settings):
+        super().__init__(engine, settings)
+        # A streamed body holds its connection until the client has read it all; leave at least
+        # one pooled connection free for the version checks that every other request needs.
+        self._snapshots = asyncio.Semaphore(max(1, settings.db_pool_size - 1))
+        self._opened_pool = False
+
+    async def open(self) -> None:
+        if self.engine.pool is not None:
+            return  # someone else's pool (a test's), which stays theirs to close
+        # No floor: asyncpg would log a traceback per failed refill while the server is down.
+        await self.engine.start_connection_pool(min_size=0, max_size=self.settings.db_pool_size)
+        self._opened_pool = True
+
+    async def close(self) -> None:
+        """Close the pool `open` started."""
+        if self._opened_pool and self.engine.pool is not None:
+            await self.engine.close_connection_pool()
+        self._opened_pool = False
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Any]:
+        pool = getattr(self.engine, "pool", None)
+        # Bounded waits: a busy pool answers 503 (TimeoutError) instead of hanging the request.
+        timeout = self.settings.db_connect_timeout
+        connection = await (
+            pool.acquire(timeout=timeout) if pool is not None else self.engine.get_new_connection()
+        )
+        logging = self.statement_log is not None
+        if logging:
+            connection.add_query_logger(self._log_record)
+        try:
+            yield connection
+        finally:
+            if logging:
+                connection.remove_query_logger(self._log_record)
+            if pool is not None:
+                await pool.release(connection)
+            else:
+                await connection.close()
+
+    def _log_record(self, record: Any) -> None:
+        self.log_statement(record.query)
+
+    async def current_version(self) -> DataVersion:
+        """The committed data version: one primary-key read."""
+        async with self._connection() as connection:
+            row = await connection.fetchrow(VERSION_SQL)
+        return DataVersion(row["epoch"], row["version"])
+
+    @asynccontextmanager
+    async def snapshot(self, sql: str, params: Sequence[Any]) -> AsyncIterator[Snapshot]:
+        """Rows of `sql` and the data version, read in one repeatable-read transaction."""
+        await asyncio.wait_for(self._snapshots.acquire(), self.settings.db_connect_timeout)
+        try:
+            async with self._read(sql, params) as snapshot:
+                yield snapshot
+        finally:
+            self._snapshots.release()
+
+    @asynccontextmanager
+    async def _read(self, sql: str, params: Sequence[Any]) -> AsyncIterator[Snapshot]:
+        async with self._connection() as connection:
+            transaction = connection.transaction(isolation="repeatable_read", readonly=True)
+            await transaction.start()
+            try:
+                # JIT compilation only delays the first rows of a streamed roster.
+                await connection.execute("SET LOCAL jit = off")
+                row = await connection.fetchrow(VERSION_SQL)
+                self.log_statement(sql)  # asyncpg's query logger does not report cursors
+                cursor = await connection.cursor(sql, *params)
+
+                async def fetch(size: int) -> list[Any]:
+                    return await cursor.fetch(size)
+
+                yield Snapshot(DataVersion(row["epoch"], row["version"]), fetch)
+            finally:
+                await transaction.rollback()
+
+    def write_transaction(self) -> Any:
+        return self.engine.transaction()
+
+    def batch_writer(self, connection: Any) -> BatchWriter:
+        return PostgresBatchWriter(connection)
+
+    @staticmethod
+    def is_unavailable(error: BaseException) -> bool:
+        return isinstance(error, UNAVAILABLE)
+
+
+class PostgresBatchWriter(BatchWriter):
+    """One INSERT ... SELECT FROM unnest(...) per batch (the statement trigger fires once)."""
+
+    def __init__(self, connection: Any):
+        self.connection = connection
+
+    async def start(self) -> None:
+        return None
+
+    async def write(self, members: list[MemberRow], spans: list[SpanRow]) -> None:
+        await self.connection.execute(
+            "INSERT INTO member (id, real_name, tz) "
+            "SELECT * FROM unnest($1::uuid[], $2::varchar[], $3::varchar[])",
+            [row[0] for row in members],
+            [row[1] for row in members],
+            [row[2] for row in members],
+        )
+        if spans:
+            await self.connection.execute(
+                "INSERT INTO activity_period (member, start_time, end_time) "
+                "SELECT member, to_timestamp(start_time), to_timestamp(end_time) "
+                "FROM unnest($1::uuid[], $2::float8[], $3::float8[]) "
+                "AS t(member, start_time, end_time)",
+                [row[0] for row in spans],
+                [row[1] for row in spans],
+                [row[2] for row in spans],
+            )
+
+    async def finish(self) -> None:
+        return None

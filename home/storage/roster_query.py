@@ -1,0 +1,82 @@
+"""The one statement that reads the roster for /fetch/, written once for both engines.
+
+Members come in the API's order (real_name in byte order, then id) with their periods (by
+start_time) from a single LEFT JOIN, so a request sends the same number of statements
+whether the roster holds one member or a million. Plain SQL rather than the ORM: the read
+path streams rows from a cursor inside one snapshot, which Piccolo's queries do not offer.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+from home.storage.base import Dialect
+
+
+class After(Protocol):
+    """Where the previous page ended."""
+
+    real_name: str
+    id: str
+
+
+class RosterFilter(Protocol):
+    """What to read: a page (`limit` members after `after`) and filters."""
+
+    limit: int | None
+    after: After | None
+    tz: str | None
+    name: str | None
+    since: datetime | None
+    until: datetime | None
+
+
+def roster_statement(dialect: Dialect, query: RosterFilter) -> tuple[str, Any]:
+    """SQL and parameters listing the members `query` asks for, each row a (member, period):
+    `(id, real_name, tz, start_time, end_time)`, the times NULL for a member without any."""
+    params = dialect.params()
+    name_order = dialect.name_order("m.real_name")
+    member_conditions = []
+    if query.after is not None:
+        member_conditions.append(
+            f"({name_order}, m.id) > ({params.add(query.after.real_name)}, "
+            f"{params.add(query.after.id, 'uuid')})"
+        )
+    if query.tz is not None:
+        member_conditions.append(f"m.tz = {params.add(query.tz)}")
+    if query.name is not None:
+        member_conditions.append(dialect.contains_ignoring_case("m.real_name", params, query.name))
+    window = []
+    for column, operator, moment in (
+        ("end_time", ">=", query.since),
+        ("start_time", "<=", query.until),
+    ):
+        if moment is not None:
+            window.append((column, operator, moment))
+
+    def inside(alias: str) -> list[str]:
+        return [
+            dialect.time_compare(f"{alias}.{column}", operator, params, moment)
+            for column, operator, moment in window
+        ]
+
+    if window:
+        member_conditions.append(
+            "EXISTS (SELECT 1 FROM activity_period AS q WHERE q.member = m.id AND "
+            f"{' AND '.join(inside('q'))})"
+        )
+    join = dialect.periods_join("m.id", "".join(f" AND {c}" for c in inside("p")))
+    where = f" WHERE {' AND '.join(member_conditions)}" if member_conditions else ""
+    columns = f"{dialect.id_text('m.id')}, m.real_name, m.tz, p.start_time, p.end_time"
+    order = f"{name_order}, m.id, p.start_time, p.id"
+    if query.limit is None:
+        sql = f"SELECT {columns} FROM member AS m {join}{where} ORDER BY {order}"
+    else:
+        # One member more than asked tells whether another page follows.
+        page = (
+            f"SELECT m.id, m.real_name, m.tz FROM member AS m{where} "
+            f"ORDER BY {name_order}, m.id LIMIT {params.add(query.limit + 1)}"
+        )
+        sql = f"SELECT {columns} FROM ({page}) AS m {join} ORDER BY {order}"
+    return sql, dialect.bound(params)

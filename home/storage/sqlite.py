@@ -1,0 +1,332 @@
+"""The SQLite adapter: reads, writes, outages and SQL pieces of the embedded engine.
+
+Reads use the `sqlite3` module directly (in worker threads): a long-lived connection answers
+the version check with `PRAGMA data_version`, which changes whenever another connection
+commits, in any process, so the counter row is read only after a commit (about 5 µs
+otherwise). Snapshots come from a few pooled read-only connections.
+
+Times are stored as text. Piccolo writes `YYYY-MM-DD HH:MM:SS[.ffffff]+00:00`, whose text
+order is time order; raw SQL may write other offsets, which `roster_utc` (registered on every
+read connection, beside the SQL that calls it) turns into that form before comparing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from piccolo.engine.sqlite import TransactionType
+
+from home.roster.timefmt import MONTHS, format_seed
+from home.storage.base import (
+    VERSION_SQL,
+    Adapter,
+    BatchWriter,
+    DataVersion,
+    Dialect,
+    MemberRow,
+    Params,
+    Snapshot,
+    SpanRow,
+    StoredTimes,
+)
+from home.storage.sqlite_engine import SQLITE_BUSY_TIMEOUT
+
+IDLE_READERS = 4
+# Words in sqlite3.OperationalError messages that mean "try again later", not a bug.
+UNAVAILABLE = ("database is locked", "unable to open", "disk i/o error", "busy")
+
+
+# --- stored times ------------------------------------------------------------------------
+
+
+def parse_stored(text: str) -> datetime:
+    """A stored time (`2020-06-20 14:29:00+00:00`, or any ISO offset), aware and in UTC."""
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def is_canonical(text: str) -> bool:
+    """True for Piccolo's UTC form, whose text order is time order."""
+    return text.endswith("+00:00") and len(text) in (25, 32) and text[10] == " "
+
+
+def to_stored(moment: datetime) -> str:
+    """How Piccolo stores an aware time: UTC, `YYYY-MM-DD HH:MM:SS[.ffffff]+00:00`."""
+    return str(moment.astimezone(UTC))
+
+
+class SQLiteTimes(StoredTimes):
+    """Times come back as the stored text."""
+
+    def to_datetime(self, value: str) -> datetime:
+        return parse_stored(value)
+
+    def seed(self, value: str) -> str:
+        # Piccolo's form is sliced directly; anything else takes the slow path.
+        if is_canonical(value):
+            return f"{MONTHS[int(value[5:7]) - 1]} {value[8:10]} {value[0:4]} {value[11:16]}"
+        return format_seed(parse_stored(value))
+
+    def in_order(self, spans: list[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
+        if all(is_canonical(start) for start, _ in spans):
+            return spans
+        return sorted(spans, key=lambda span: parse_stored(span[0]))
+
+
+# --- SQL pieces, and the functions they call --------------------------------------------
+
+
+def lower_each_character(text: str) -> str:
+    """`text` lower-cased one character at a time, as PostgreSQL's lower() does."""
+    if text.isascii():
+        return text.lower()
+    # Python's whole-string lower() applies final sigma (Σ to ς at a word's end) and turns
+    # İ (U+0130) into two characters; PostgreSQL does neither.
+    return "".join(map(_lower_character, text))
+
+
+@lru_cache(maxsize=4096)
+def _lower_character(character: str) -> str:
+    return character.lower()[0]
+
+
+def roster_lower(text: str | None) -> str | None:
+    """SQL function: lower() as PostgreSQL does it (SQLite's own lowers ASCII only)."""
+    return None if text is None else lower_each_character(text)
+
+
+def roster_utc(text: Any) -> Any:
+    """SQL function: a stored time in Piccolo's UTC form, so that it compares as a time."""
+    if not isinstance(text, str):
+        return text
+    try:
+        return to_stored(parse_stored(text))
+    except (ValueError, OverflowError):
+        return text
+
+
+FUNCTIONS = {"roster_lower": roster_lower, "roster_utc": roster_utc}
+
+
+class SQLiteDialect(Dialect):
+    """Named placeholders (`:p1`), Unicode lower-casing and time text through functions."""
+
+    def params(self) -> Params:
+        return Params(lambda number, _cast: f":p{number}")
+
+    def bound(self, params: Params) -> dict[str, Any]:
+        return {f"p{number}": value for number, value in enumerate(params.values, 1)}
+
+    def name_order(self, column: str) -> str:
+        return column  # SQLite compares text in byte order (BINARY) unless told otherwise
+
+    def contains_ignoring_case(self, column: str, params: Params, text: str) -> str:
+        return f"instr(roster_lower({column}), {params.add(lower_each_character(text))}) > 0"
+
+    def time_compare(self, column: str, operator: str, params: Params, moment: datetime) -> str:
+        # Piccolo's form compares as it is, in plain SQL; a time that raw SQL wrote with another
+        # offset, or none (UTC), goes through roster_utc first. GLOB is the cheapest exact test.
+        stored = (
+            f"CASE WHEN {column} GLOB '????-??-?? ??:??:??+00:00' "
+            f"OR {column} GLOB '????-??-?? ??:??:??.??????+00:00' "
+            f"THEN {column} ELSE roster_utc({column}) END"
+        )
+        return f"{stored} {operator} {params.add(to_stored(moment))}"
+
+    def id_text(self, column: str) -> str:
+        return column  # stored as text already
+
+    def periods_join(self, member_id: str, conditions: str) -> str:
+        return f"LEFT JOIN activity_period AS p ON p.member = {member_id}{conditions}"
+
+
+# --- reads -------------------------------------------------------------------------------
+
+
+class SQLiteAdapter(Adapter):
+    """Version checks on one long-lived connection; snapshots on a few pooled ones."""
+
+    name = "SQLite"
+    dialect = SQLiteDialect()
+    times = SQLiteTimes()
+
+    def __init__(self, engine: Any, settings: Any):
+        super().__init__(engine, settings)
+        self.path = engine.path
+        self._watch: sqlite3.Connection | None = None
+        self._data_version: int | None = None
+        self._version: DataVersion | None = None
+        self._idle: list[sqlite3.Connection] = []
+        self._idle_lock = threading.Lock()
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(
+            self.path, timeout=SQLITE_BUSY_TIMEOUT, check_same_thread=False, isolation_level=None
+        )
+        connection.execute("PRAGMA query_only = ON")
+        for name, function in FUNCTIONS.items():
+            connection.create_function(name, 1, function, deterministic=True)
+        connection.set_trace_callback(self.log_statement)
+        return connection
+
+    async def current_version(self) -> DataVersion:
+        """The committed data version; a few microseconds when nothing changed."""
+        if self._watch is None:
+            self._watch = self._connect()
+        # Read data_version first: a commit racing with this call is seen next time.
+        (data_version,) = self._watch.execute("PRAGMA data_version").fetchone()
+        if data_version != self._data_version or self._version is None:
+            try:
+                epoch, number = self._watch.execute(VERSION_SQL).fetchone()
+            except sqlite3.OperationalError as error:
+                raise RuntimeError(
+                    f"cannot read the roster version ({error}); apply the migrations with "
+                    "`piccolo migrations forwards all`"
+                ) from error
+            self._version = DataVersion(epoch, number)
+            self._data_version = data_version
+        return self._version
+
+    def _take(self) -> sqlite3.Connection:
+        # Worker threads take connections concurrently: checking first could see one that
+        # another thread pops before this one does.
+        try:
+            return self._idle.pop()
+        except IndexError:
+            return self._connect()
+
+    def _give_back(self, connection: sqlite3.Connection) -> None:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        with self._idle_lock:
+            keep = len(self._idle) < IDLE_READERS
+            if keep:
+                self._idle.append(connection)
+        if not keep:
+            connection.close()
+
+    def _open(self, sql: str, params: Any) -> tuple[sqlite3.Connection, Any, DataVersion]:
+        connection = self._take()
+        try:
+            connection.execute("BEGIN")
+            # The first read fixes the snapshot: the version and the rows agree.
+            epoch, number = connection.execute(VERSION_SQL).fetchone()
+            cursor = connection.execute(sql, params)
+        except BaseException:
+            self._give_back(connection)
+            raise
+        return connection, cursor, DataVersion(epoch, number)
+
+    @asynccontextmanager
+    async def snapshot(self, sql: str, params: Any) -> AsyncIterator[Snapshot]:
+        """Rows of `sql` and the data version, read in one transaction."""
+        connection, cursor, version = await asyncio.to_thread(self._open, sql, params)
+        try:
+            yield Snapshot(version, lambda size: asyncio.to_thread(cursor.fetchmany, size))
+        finally:
+            self._give_back(connection)
+
+    async def open(self) -> None:
+        """Nothing to open: connections are made on first use."""
+
+    async def close(self) -> None:
+        """Close every connection this adapter opened."""
+        for connection in [*([self._watch] if self._watch else []), *self._idle]:
+            connection.close()
+        self._watch = None
+        self._idle.clear()
+
+    # --- writes ----------------------------------------------------------------------------
+
+    def write_transaction(self) -> Any:
+        """IMMEDIATE: the write lock is taken up front, so writers queue instead of failing."""
+        return self.engine.transaction(transaction_type=TransactionType.immediate)
+
+    def batch_writer(self, connection: Any) -> BatchWriter:
+        return SQLiteBatchWriter(connection)
+
+    # --- outages ---------------------------------------------------------------------------
+
+    @staticmethod
+    def is_unavailable(error: BaseException) -> bool:
+        return isinstance(error, sqlite3.OperationalError) and any(
+            text in str(error).lower() for text in UNAVAILABLE
+        )
+
+
+# --- bulk writes -------------------------------------------------------------------------
+
+# The roster_version triggers fire once per row; the writer suspends them inside its own
+# transaction (SQLite DDL is transactional, so no other connection ever sees them gone) and
+# bumps the version once itself.
+VERSION_TRIGGERS = (
+    "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
+    "AND name LIKE 'roster\\_version\\_%' "
+    "ESCAPE '\\' AND tbl_name IN ('member', 'activity_period')"
+)
+BATCH_CACHE_KIB = 64 * 1024
+
+
+class _UnixToStored:
+    """Unix seconds as SQLite stores times (`2020-06-20 14:29:00+00:00`), by table lookup."""
+
+    def __init__(self) -> None:
+        self.days: dict[int, str] = {}
+        self.clock = [
+            f"{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}+00:00"
+            for second in range(86_400)
+        ]
+
+    def __call__(self, seconds: int) -> str:
+        day, second = divmod(seconds, 86_400)
+        prefix = self.days.get(day)
+        if prefix is None:
+            prefix = datetime.fromtimestamp(day * 86_400, UTC).strftime("%Y-%m-%d ")
+            self.days[day] = prefix
+        return prefix + self.clock[second]
+
+
+class SQLiteBatchWriter(BatchWriter):
+    """executemany through the transaction's aiosqlite connection, version triggers suspended."""
+
+    def __init__(self, connection: Any):
+        self.connection = connection
+        self.triggers: list[tuple[str, str]] = []
+        self.stored = _UnixToStored()
+
+    async def start(self) -> None:
+        # A larger page cache for this connection keeps index pages in memory instead of
+        # spilling them to the WAL mid-transaction (bounded; freed when the connection closes).
+        await self.connection.execute(f"PRAGMA cache_size = -{BATCH_CACHE_KIB}")
+        cursor = await self.connection.execute(VERSION_TRIGGERS)
+        self.triggers = [(row["name"], row["sql"]) for row in await cursor.fetchall()]
+        for name, _ in self.triggers:
+            await self.connection.execute(f'DROP TRIGGER "{name}"')
+
+    async def write(self, members: list[MemberRow], spans: list[SpanRow]) -> None:
+        stored = self.stored
+        rows = [(member, stored(start), stored(end)) for member, start, end in spans]
+        await self.connection.executemany(
+            "INSERT INTO member (id, real_name, tz) VALUES (?, ?, ?)", members
+        )
+        if rows:
+            await self.connection.executemany(
+                "INSERT INTO activity_period (member, start_time, end_time) VALUES (?, ?, ?)", rows
+            )
+
+    async def finish(self) -> None:
+        if self.triggers:
+            await self.connection.execute(
+                "UPDATE roster_version SET version = version + 1 WHERE id = 1"
+            )
+        for _, sql in self.triggers:
+            await self.connection.execute(sql)

@@ -1,0 +1,130 @@
+"""`piccolo home populate` at scale: batched, versioned, and all-or-nothing under Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from datetime import timedelta
+
+import pytest
+
+from home.roster import demo
+from home.roster.demo import generate, generate_batches, populate_roster
+from home.roster.tables import ActivityPeriod, Member
+from tests.factories import make_member, write_outside_app
+from tests.support.cli import PROJECT_DIR
+
+
+async def roster_triggers(db) -> list[str]:
+    if db.kind == "sqlite":
+        rows = await db.engine.run_ddl(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name"
+        )
+        return [row["name"] for row in rows]
+    rows = await db.engine.run_ddl(
+        "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal ORDER BY tgname"
+    )
+    return [row["tgname"] for row in rows]
+
+
+async def test_populate_writes_members_and_periods_and_bumps_the_version(db, adapter):
+    before = await adapter.current_version()
+    triggers = await roster_triggers(db)
+    result = await populate_roster(adapter, 12_345, periods=3, seed=7)
+    assert (result.members, result.periods) == (12_345, 37_035)
+    assert await Member.count() == 12_345
+    assert await ActivityPeriod.count() == 37_035
+    after = await adapter.current_version()
+    assert after.number > before.number
+    assert await roster_triggers(db) == triggers, "version triggers must survive populate"
+    # The triggers still work for the next writer.
+    await make_member()
+    assert (await adapter.current_version()).number > after.number
+
+
+async def test_populate_periods_are_valid_and_never_overlap(adapter):
+    await populate_roster(adapter, 200, periods=5, seed=3)
+    rows = (
+        await ActivityPeriod.select(
+            ActivityPeriod.member, ActivityPeriod.start_time, ActivityPeriod.end_time
+        )
+        .order_by(ActivityPeriod.member)
+        .order_by(ActivityPeriod.start_time)
+    )
+    by_member: dict = {}
+    for row in rows:
+        by_member.setdefault(row["member"], []).append((row["start_time"], row["end_time"]))
+    assert len(by_member) == 200
+    for spans in by_member.values():
+        assert len(spans) == 5
+        for (start, end), (next_start, _) in zip(spans, spans[1:], strict=False):
+            assert start <= end < next_start
+        assert spans[-1][1] - spans[0][0] <= timedelta(days=30)
+
+
+def test_generation_is_reproducible_with_a_seed_and_bounded_per_batch():
+    first = generate(50, 3, seed=11)
+    second = generate(50, 3, seed=11)
+    assert [(m.id, m.real_name, m.tz, p) for m, p in first] == [
+        (m.id, m.real_name, m.tz, p) for m, p in second
+    ]
+    sizes = [len(members) for members, _ in generate_batches(12_001, 3, seed=1, batch=5_000)]
+    assert sizes == [5_000, 5_000, 2_001]
+
+
+def test_generated_ids_are_version_4_uuids():
+    import uuid
+
+    for member, _ in generate(200, 0, seed=5):
+        assert uuid.UUID(str(member.id)).version == 4
+
+
+async def test_populate_rolls_back_on_a_failure_midway(adapter, monkeypatch):
+    await make_member("KEPT")
+    before = await adapter.current_version()
+    real = demo.generate_batches
+
+    def failing(*args, **kwargs):
+        for number, batch in enumerate(real(*args, **kwargs)):
+            if number == 2:
+                raise RuntimeError("disk full")
+            yield batch
+
+    monkeypatch.setattr(demo, "generate_batches", failing)
+    with pytest.raises(RuntimeError, match="disk full"):
+        await populate_roster(adapter, 20_000)
+    assert [m["real_name"] for m in await Member.select(Member.real_name)] == ["KEPT"]
+    assert await adapter.current_version() == before
+
+
+async def test_ctrl_c_leaves_the_database_as_it_was(db, adapter, cli_env):
+    await make_member("KEPT")
+    await write_outside_app(db, "UPDATE member SET tz = 'UTC'")
+    before = await adapter.current_version()
+    triggers = await roster_triggers(db)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "piccolo.main", "home", "populate", "400000",
+        cwd=PROJECT_DIR, env=cli_env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        # Wait for the first progress report: batches are being written inside the transaction.
+        seen = b""
+        async with asyncio.timeout(60):
+            while b"members" not in seen:
+                seen += await process.stderr.read(200)
+        assert b"/ 400,000 members" in seen, seen
+        process.send_signal(signal.SIGINT)
+        async with asyncio.timeout(60):
+            _, rest = await process.communicate()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.communicate()
+    assert process.returncode != 0
+    assert b"interrupted" in rest, rest
+    assert [m["real_name"] for m in await Member.select(Member.real_name)] == ["KEPT"]
+    assert await ActivityPeriod.count() == 0
+    assert await adapter.current_version() == before
+    assert await roster_triggers(db) == triggers

@@ -1,0 +1,170 @@
+"""The admin's login rate limit (storage/login_attempts.py) holds across worker processes and
+restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+
+import httpx
+import pytest
+from piccolo_api.rate_limiting.middleware import RateLimitError
+
+from home.storage import login_attempts
+from home.storage.login_attempts import LoginLimitError, SharedLoginLimit
+from tests.support import cli
+from tests.support.admin import AdminSession
+from tests.support.cli import PROJECT_DIR
+from tests.support.servers import Server
+
+# One login attempt counted by a process of its own, as a worker would.
+ONE_ATTEMPT = (
+    "import sys; from home.storage.login_attempts import SharedLoginLimit;"
+    "SharedLoginLimit(sys.argv[1], limit=100, timespan=600).increment('203.0.113.9')"
+)
+
+
+class Clock:
+    """A settable `time.time` for the provider."""
+
+    def __init__(self, now: float = 1_000_000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    clock = Clock()
+    monkeypatch.setattr(login_attempts.time, "time", clock)
+    return clock
+
+
+def provider(path, limit: int = 3, timespan: int = 60) -> SharedLoginLimit:
+    return SharedLoginLimit(path, limit=limit, timespan=timespan)
+
+
+def allowed(limit: SharedLoginLimit, client: str) -> bool:
+    try:
+        limit.increment(client)
+    except RateLimitError:
+        return False
+    return True
+
+
+def test_workers_count_one_client_together(tmp_path, clock):
+    path = tmp_path / "attempts.sqlite"
+    first, second = provider(path), provider(path)  # as two worker processes would
+    assert [allowed(worker, "203.0.113.9") for worker in (first, second, first)] == [True] * 3
+    assert not allowed(second, "203.0.113.9")
+    assert not allowed(first, "203.0.113.9")
+    # Another address has its own count.
+    assert allowed(second, "198.51.100.1")
+    # A restarted service still blocks the client.
+    assert not allowed(provider(path), "203.0.113.9")
+
+
+def test_block_lasts_one_window_then_counting_starts_again(tmp_path, clock):
+    limit = provider(tmp_path / "attempts.sqlite", limit=2, timespan=60)
+    assert allowed(limit, "a") and allowed(limit, "a")
+    clock.now += 10
+    assert not allowed(limit, "a")  # blocked from now until now + 60
+    clock.now += 59
+    assert not allowed(limit, "a")
+    clock.now += 2
+    assert allowed(limit, "a") and allowed(limit, "a") and not allowed(limit, "a")
+
+
+def test_window_starts_at_a_clients_first_attempt(tmp_path, clock):
+    limit = provider(tmp_path / "attempts.sqlite", limit=2, timespan=60)
+    assert allowed(limit, "a") and allowed(limit, "a")
+    clock.now += 60  # the window is over: the count starts again
+    assert limit.attempts("a") == 0
+    assert allowed(limit, "a") and allowed(limit, "a")
+    assert limit.attempts("a") == 2
+
+
+def test_old_clients_are_forgotten(tmp_path, clock):
+    limit = provider(tmp_path / "attempts.sqlite", limit=2, timespan=60)
+    for client in ("a", "b", "c"):
+        limit.increment(client)
+    clock.now += 61
+    limit.increment("d")
+    rows = limit._connection.execute("SELECT client FROM login_attempt").fetchall()
+    assert rows == [("d",)]
+
+
+def test_counting_in_separate_processes(tmp_path):
+    path = tmp_path / "attempts.sqlite"
+    for _ in range(4):
+        subprocess.run([sys.executable, "-c", ONE_ATTEMPT, str(path)], cwd=PROJECT_DIR, check=True)
+    assert provider(path, limit=100, timespan=600).attempts("203.0.113.9") == 4
+
+
+def test_unusable_file_is_refused_with_what_to_change(tmp_path):
+    with pytest.raises(LoginLimitError, match="set LOGIN_RATE_STATE to a file"):
+        provider(tmp_path)  # a directory, not a file
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    with pytest.raises(LoginLimitError, match="cannot use the login-attempt file"):
+        provider(blocker / "attempts.sqlite")
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to give the file to another user")
+def test_file_of_another_user_is_refused(tmp_path):
+    path = tmp_path / "attempts.sqlite"
+    provider(path).close()
+    os.chown(path, 65534, 65534)
+    with pytest.raises(LoginLimitError, match="belongs to another user"):
+        provider(path)
+
+
+def test_production_command_refuses_an_unusable_file(tmp_path):
+    result = cli.serve("--check", env=cli.command_env(LOGIN_RATE_STATE=str(tmp_path)))
+    assert result.returncode == 2
+    assert "set LOGIN_RATE_STATE to a file" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+async def test_limit_holds_across_the_workers_of_the_production_command(databases):
+    database = await databases("sqlite")
+    limit = 30
+    with Server(database.env, workers=2, LOGIN_RATE_LIMIT=str(limit)) as server:
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            admin = await AdminSession(http).open()
+            attempts = await asyncio.gather(
+                *(admin.login("nobody", "wrong-password") for _ in range(limit))
+            )
+            over = await admin.login("nobody", "wrong-password")
+        await asyncio.sleep(0.5)
+        lines = [json.loads(line) for line in server.stdout().splitlines()]
+    assert [response.status_code for response in attempts] == [401] * limit
+    assert over.status_code == 429
+    logins = [line for line in lines if line["path"] == "/admin/public/login/"]
+    # Both workers took attempts, and still the limit was the configured one in total.
+    assert len({line["pid"] for line in logins}) == 2
+    counted = SharedLoginLimit(server.env["LOGIN_RATE_STATE"], limit=limit, timespan=300)
+    assert counted.attempts("127.0.0.1") == limit + 1  # the refused one is counted too
+
+
+def test_many_workers_opening_a_new_file_at_once_all_start(tmp_path):
+    """Make sure workers started together can all create and use a new attempts file."""
+    path = tmp_path / "attempts.sqlite"
+    for _ in range(3):
+        path.unlink(missing_ok=True)
+        processes = [
+            subprocess.Popen(
+                [sys.executable, "-c", ONE_ATTEMPT, str(path)],
+                cwd=PROJECT_DIR,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(8)
+        ]
+        results = [(p.communicate(timeout=60)[1], p.returncode) for p in processes]
+        assert [stderr for stderr, code in results if code != 0] == []
+        assert provider(path, limit=100, timespan=600).attempts("203.0.113.9") == 8

@@ -1,0 +1,125 @@
+"""Migrations: forwards on an empty database yields the tables the code expects; backwards works."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from contextlib import closing
+
+import pytest
+from piccolo.apps.migrations.commands.backwards import run_backwards
+from piccolo.apps.migrations.commands.forwards import run_forwards
+from piccolo.apps.user.tables import BaseUser
+from piccolo_api.session_auth.tables import SessionsBase
+
+from home.admin.site import AdminActivityPeriod
+from home.roster.tables import Member
+from home.storage.sqlite_engine import RosterSQLiteEngine
+from tests import piccolo_conf
+from tests.conftest import ENGINES, bind, make_database, migrate
+
+
+async def _columns(db, table: str) -> set[str]:
+    if db.kind == "sqlite":
+        rows = await db.engine.run_ddl(f'PRAGMA table_xinfo("{table}")')
+        return {row["name"] for row in rows}
+    rows = await db.engine.run_ddl(
+        "SELECT column_name AS name FROM information_schema.columns "
+        f"WHERE table_schema = 'public' AND table_name = '{table}'"
+    )
+    return {row["name"] for row in rows}
+
+
+async def test_migrations_create_every_table_the_code_uses(db):
+    # The `db` fixture ran `migrations forwards all` on a brand-new empty database.
+    # AdminActivityPeriod adds the database-computed `duration` column to ActivityPeriod.
+    for table in (Member, AdminActivityPeriod, BaseUser, SessionsBase):
+        expected = {column._meta.db_column_name for column in table._meta.columns}
+        assert await _columns(db, table._meta.tablename) == expected, table._meta.tablename
+
+
+async def test_migrations_index_the_foreign_key(db):
+    if db.kind == "sqlite":
+        rows = await db.engine.run_ddl("PRAGMA index_list('activity_period')")
+        names = {row["name"] for row in rows}
+    else:
+        rows = await db.engine.run_ddl(
+            "SELECT indexname AS name FROM pg_indexes WHERE tablename = 'activity_period'"
+        )
+        names = {row["name"] for row in rows}
+    assert "activity_period_member" in names
+
+
+async def test_tables_are_usable_after_migrating(db):
+    member = Member(real_name="MIGRATED", tz="UTC")
+    await member.save()
+    assert await Member.select(Member.real_name).first() == {"real_name": "MIGRATED"}
+
+
+@pytest.fixture(params=ENGINES)
+async def fresh(request, tmp_path):
+    """A brand-new migrated database of its own, bound while the test runs."""
+    previous = piccolo_conf.DB
+    database, cleanup = await make_database(request.param, tmp_path)
+    try:
+        yield database
+    finally:
+        await cleanup()
+        bind(previous)
+
+
+async def _schema_text(db) -> str:
+    if db.kind == "sqlite":
+        rows = await db.engine.run_ddl("SELECT group_concat(sql, ';') AS text FROM sqlite_master")
+    else:
+        rows = await db.engine.run_ddl(
+            "SELECT string_agg(tgname || ':' || tgfoid::regproc::text, ';' ORDER BY tgname) "
+            "AS text FROM pg_trigger WHERE NOT tgisinternal"
+        )
+    return rows[0]["text"]
+
+
+async def test_raise_version_at_commit_migration_goes_backwards_and_forwards(fresh):
+    migrated = await _schema_text(fresh)
+    result = await run_backwards(app_name="home", migration_id="1", auto_agree=True)
+    assert result.success, result.message
+    reverted = await _schema_text(fresh)
+    if fresh.kind == "sqlite":
+        assert "DEFAULT None" in reverted
+        assert "CHECK (end_time >= start_time)" in reverted
+    else:
+        assert "roster_version_bump" in reverted
+        assert "roster_version_bump_at_commit" not in reverted
+    member = Member(real_name="BETWEEN", tz="UTC")
+    await member.save()
+    await migrate()
+    assert await _schema_text(fresh) == migrated
+    assert await Member.count() == 1
+    await Member.delete(force=True)
+    assert await Member.count() == 0
+
+
+async def test_sqlite_migration_gives_a_member_stored_as_none_a_uuid(tmp_path):
+    previous = piccolo_conf.DB
+    path = tmp_path / "old.sqlite"
+    bind(RosterSQLiteEngine(path=str(path), timeout=30))
+    try:
+        for app in ("user", "session_auth", "piccolo_admin"):
+            assert (await run_forwards(app_name=app)).success
+        before = await run_forwards(app_name="home", migration_id="2026-11-26T15:30:00:000000")
+        assert before.success, before.message
+        with closing(sqlite3.connect(path, isolation_level=None)) as sql:
+            sql.execute("PRAGMA foreign_keys = ON")
+            sql.execute("INSERT INTO member (real_name, tz) VALUES ('TYPED', 'UTC')")
+            sql.execute(
+                "INSERT INTO activity_period (member, start_time, end_time) "
+                "VALUES ('None', '2020-06-20 14:29:00+00:00', '2020-06-20 15:29:00+00:00')"
+            )
+            assert sql.execute("SELECT id FROM member").fetchall() == [("None",)]
+        await migrate()
+        with closing(sqlite3.connect(path, isolation_level=None)) as sql:
+            ((member_id,),) = sql.execute("SELECT id FROM member").fetchall()
+            assert sql.execute("SELECT member FROM activity_period").fetchall() == [(member_id,)]
+        assert uuid.UUID(member_id).version == 4
+    finally:
+        bind(previous)

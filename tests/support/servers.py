@@ -1,0 +1,153 @@
+"""Real uvicorn servers for tests that need several workers, raw sockets or a process to stop."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.support import cli
+from tests.support.cli import PROJECT_DIR, command_env
+
+# Ports the suite may listen on; override with TEST_PORTS=low-high.
+_LOW, _HIGH = (int(n) for n in os.environ.get("TEST_PORTS", "8300-8399").split("-"))
+PORTS = range(_LOW, _HIGH + 1)
+# Server logs of this test run, removed when it ends.
+_LOGS = tempfile.mkdtemp(prefix="roster-servers-")
+atexit.register(shutil.rmtree, _LOGS, ignore_errors=True)
+
+
+def free_port(ports: range = PORTS) -> int:
+    """A port in `ports` that nothing listens on."""
+    for port in ports:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {ports.start}-{ports.stop - 1}")
+
+
+class Server:
+    """`python -m home.server` (the production command) in a subprocess, stopped on exit.
+
+    `env` is the database's variables (`db.env`); each server counts its own admin login
+    attempts (all its workers share the file) unless `settings` say otherwise.
+    """
+
+    def __init__(
+        self, env: dict[str, str], workers: int = 2, ports: range | None = None, **settings: str
+    ) -> None:
+        self.port = free_port(ports or PORTS)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.workers = workers
+        self.env = command_env(
+            env, PORT=str(self.port), HOST="127.0.0.1", WEB_CONCURRENCY=str(workers), **settings
+        )
+        directory = Path(tempfile.mkdtemp(dir=_LOGS))
+        self.stdout_path = directory / "stdout.log"
+        self.stderr_path = directory / "stderr.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 30) -> Server:
+        """Start and wait until every worker has started and /health/live answers."""
+        with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "home.server"],
+                cwd=PROJECT_DIR,
+                env=self.env,
+                stdout=out,
+                stderr=err,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited {self.process.returncode}:\n{self.stderr()}")
+            try:
+                live = httpx.get(self.url + "/health/live", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                live = False
+            if live and self.stderr().count("Application startup complete") >= self.workers:
+                return self
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"server did not answer within {timeout} s:\n{self.stderr()}")
+
+    def stop(self, timeout: float = 30) -> int | None:
+        """SIGTERM (graceful shutdown) and wait; SIGKILL if it does not exit in time."""
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise
+
+    @property
+    def admin_url(self) -> str:
+        """The admin's single-page app, e.g. http://127.0.0.1:8300/admin."""
+        return f"{self.url}/admin"
+
+    def fetch(self) -> dict:
+        """The current `GET /fetch/` document."""
+        response = httpx.get(f"{self.url}/fetch/", timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def piccolo(self, *args: str) -> str:
+        """Run `piccolo ARGS` against this server's database; its output (it must succeed)."""
+        return cli.check(cli.piccolo(*args, env=self.env))
+
+    def worker_pids(self) -> list[int]:
+        """The worker processes started so far, oldest first."""
+        return [int(pid) for pid in re.findall(r"Started server process \[(\d+)\]", self.stderr())]
+
+    def stdout(self) -> str:
+        """What the server wrote to stdout (the access log)."""
+        return self.stdout_path.read_text(errors="replace")
+
+    def stderr(self) -> str:
+        """What the server wrote to stderr (start-up and error logs)."""
+        return self.stderr_path.read_text(errors="replace")
+
+    def __enter__(self) -> Server:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+
+def raw_request(port: int, data: bytes, timeout: float = 10) -> tuple[int, bytes]:
+    """Send raw bytes; return the status code and the response (read while still sending)."""
+
+    def send_all(connection: socket.socket) -> None:
+        # The server may answer and close before reading everything (e.g. a 413).
+        with contextlib.suppress(OSError):
+            connection.sendall(data)
+
+    chunks = []
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as connection:
+        sender = threading.Thread(target=send_all, args=(connection,), daemon=True)
+        sender.start()
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := connection.recv(65536):
+                chunks.append(chunk)
+        sender.join(timeout)
+    response = b"".join(chunks)
+    status = int(response.split(b" ", 2)[1]) if response.startswith(b"HTTP/") else 0
+    return status, response
