@@ -7,11 +7,13 @@ a test builds it for any configuration with `create_app(Settings(...))`.
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
 
 from home.admin.mount import admin_mount
 from home.admin.site import build_admin
 from home.api.errors import EXCEPTION_HANDLERS
 from home.api.fetch import FetchController
+from home.api.members import MembersController
 from home.api.openapi import document_edge_errors, fetch_styles_any_of
 from home.api.response import FetchService
 from home.server.health import HealthController
@@ -30,13 +32,27 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app = Litestar(
         route_handlers=[
             FetchController,
+            MembersController,
             HealthController,
-            admin_mount(build_admin(settings, storage)),
+            admin_mount(build_admin(settings, storage), storage),
         ],
         lifespan=[storage.lifespan],
         state=State({"settings": settings, "storage": storage, "fetch": FetchService(storage)}),
         exception_handlers=EXCEPTION_HANDLERS,
-        openapi_config=OpenAPIConfig(title="Roster API", version="1.0.0", path="/schema"),
+        openapi_config=OpenAPIConfig(
+            title="Roster API",
+            version="1.0.0",
+            path="/schema",
+            components=Components(
+                security_schemes={
+                    "ApiKey": SecurityScheme(
+                        type="http",
+                        scheme="bearer",
+                        description="An API key: `Authorization: Bearer rk_...`",
+                    )
+                }
+            ),
+        ),
         debug=settings.debug,
     )
     fetch_styles_any_of(app)

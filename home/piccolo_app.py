@@ -5,18 +5,20 @@ from pathlib import Path
 from piccolo.conf.apps import AppConfig, Command
 
 from home.commands.ensure_admin import ensure_admin
+from home.commands.new_api_key import new_api_key
 from home.commands.populate import populate
-from home.roster.tables import ActivityPeriod, Member
+from home.roster.tables import ActivityPeriod, ApiKey, AuditEntry, Member
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "piccolo_migrations"
 
 APP_CONFIG = AppConfig(
     app_name="home",
     migrations_folder_path=str(MIGRATIONS_DIR),
-    table_classes=[Member, ActivityPeriod],
+    table_classes=[Member, ActivityPeriod, ApiKey, AuditEntry],
     migration_dependencies=[],
     commands=[
         Command(callable=populate, aliases=["seed"]),
         Command(callable=ensure_admin),
+        Command(callable=new_api_key),
     ],
 )

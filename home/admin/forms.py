@@ -1,12 +1,18 @@
-"""Admin forms: "Generate demo members" runs `piccolo home populate`'s code, with its limits."""
+"""Admin forms: demo members (`piccolo home populate`'s code and limits), and making and
+revoking API keys (a key is shown once, in the form's answer)."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 from piccolo_admin.endpoints import FormConfig
 from pydantic import BaseModel, Field, field_validator
 from starlette.requests import Request
 
+from home.admin.crud import actor
+from home.roster.api_keys import ApiKeyError, create_api_key
 from home.roster.demo import MAX_MEMBERS, MAX_PERIODS, parse_count, populate_roster
+from home.roster.tables import KEY_NAME_MAX_LENGTH, ApiKey
 from home.storage import Storage
 
 
@@ -29,27 +35,73 @@ class DemoMembers(BaseModel):
         return value
 
 
-def demo_members_form(storage: Storage) -> FormConfig:
-    """The form, writing through `storage`."""
+class KeyName(BaseModel):
+    """The name of an API key."""
+
+    name: str = Field(
+        description=f"Which system uses the key, e.g. door-scanner (up to "
+        f"{KEY_NAME_MAX_LENGTH} characters)."
+    )
+
+
+def forms(storage: Storage) -> list[FormConfig]:
+    """Every admin form, writing through `storage`."""
 
     async def generate_demo_members(request: Request, data: DemoMembers) -> str:
         """Create the members in one transaction; a bad count is refused before anything is
         written."""
         count = parse_count(data.count, name="count", low=1, high=MAX_MEMBERS)
         periods = parse_count(data.periods, name="periods", low=0, high=MAX_PERIODS)
-        result = await populate_roster(storage.adapter(), count, periods)
+        result = await populate_roster(storage.adapter(), count, periods, actor=actor(request))
         return (
             f"Created {result.members:,} members and {result.periods:,} activity periods "
             f"in {result.seconds:.2f} s"
         )
 
-    return FormConfig(
-        name="Generate demo members",
-        pydantic_model=DemoMembers,
-        endpoint=generate_demo_members,
-        description=(
-            "Adds random members (10 capital letters, a random valid zone), each with periods in "
-            "the past 30 days, in one transaction: the same code and limits as the command "
-            "piccolo home populate COUNT --periods=N."
+    async def make_api_key(request: Request, data: KeyName) -> str:
+        """Make a key; its only copy is in this answer."""
+        key = await create_api_key(storage.adapter(), data.name, actor=actor(request))
+        return (
+            f"API key {data.name.strip()!r}: {key} (shown once: copy it now; only its hash is kept)"
+        )
+
+    async def revoke_api_key(request: Request, data: KeyName) -> str:
+        """Revoke a key at once: every request with it gets 401 from now on."""
+        name = data.name.strip()
+        async with storage.adapter().audited(actor(request)):
+            revoked = await (
+                ApiKey.update({ApiKey.active: False, ApiKey.revoked_at: datetime.now(UTC)})
+                .where(ApiKey.name == name, ApiKey.active.eq(True))
+                .returning(ApiKey.id)
+            )
+        if not revoked:
+            raise ApiKeyError(f"no active API key is named {name!r}; see the Api Key list")
+        return f"API key {name!r} is revoked; requests with it get 401 from now on"
+
+    return [
+        FormConfig(
+            name="Generate demo members",
+            pydantic_model=DemoMembers,
+            endpoint=generate_demo_members,
+            description=(
+                "Adds random members (10 capital letters, a random valid zone), each with periods "
+                "in the past 30 days, in one transaction: the same code and limits as the command "
+                "piccolo home populate COUNT --periods=N."
+            ),
         ),
-    )
+        FormConfig(
+            name="Create API key",
+            pydantic_model=KeyName,
+            endpoint=make_api_key,
+            description=(
+                "A key for a system that records sessions through /api/members. The key is shown "
+                "once, in the answer; only its hash is kept."
+            ),
+        ),
+        FormConfig(
+            name="Revoke API key",
+            pydantic_model=KeyName,
+            endpoint=revoke_api_key,
+            description="Requests with the key get 401 from the moment it is revoked.",
+        ),
+    ]

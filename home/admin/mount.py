@@ -7,14 +7,17 @@ from litestar.handlers import ASGIRouteHandler
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from home.admin.body_guard import body_problem
+from home.admin.crud import STORAGE_KEY
+from home.storage import Storage
 from home.web.http import header, send_json
 
 
-def admin_mount(admin: ASGIApp) -> ASGIRouteHandler:
-    """The route handler that mounts `admin` at /admin/."""
+def admin_mount(admin: ASGIApp, storage: Storage) -> ASGIRouteHandler:
+    """The route handler that mounts `admin` at /admin/; its writes go through `storage`."""
 
     @asgi("/admin", is_mount=True, copy_scope=True, include_in_schema=False)
     async def mount(scope: Scope, receive: Receive, send: Send) -> None:
+        scope[STORAGE_KEY] = storage  # type: ignore[literal-required]
         await guarded(admin, scope, receive, send)
 
     return mount

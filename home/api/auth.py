@@ -1,32 +1,82 @@
-"""Optional read token for the API: with FETCH_TOKEN set, /fetch/ needs `Authorization: Bearer`."""
+"""Who may call the API: the optional read token of /fetch/, and API keys for /api/.
+
+Both guards are `async` so that Litestar runs them on the event loop, not in a thread per
+request.
+"""
 
 from __future__ import annotations
 
 import hmac
+import math
+import time
 
 from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException
+from litestar.exceptions import NotAuthorizedException, TooManyRequestsException
 from litestar.handlers.base import BaseRouteHandler
 
+from home.roster.api_keys import authenticate, note_use
+from home.storage import Storage
+
 CHALLENGE = {"www-authenticate": 'Bearer realm="roster"'}
+WINDOW_SECONDS = 60
+
+
+def _bearer(connection: ASGIConnection) -> str | None:
+    """The bearer credential of the request, or None without one."""
+    scheme, _, given = connection.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not given.strip():
+        return None
+    return given.strip()
 
 
 async def require_fetch_token(connection: ASGIConnection, _handler: BaseRouteHandler) -> None:
-    """Litestar guard: refuse the request (401) unless it carries the configured bearer token.
-
-    `async` so that Litestar runs it on the event loop, not in a thread per request.
-    """
+    """Litestar guard: refuse the request (401) unless it carries the configured bearer token."""
     expected = connection.app.state.settings.fetch_token
     if expected is None:
         return
-    scheme, _, given = connection.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not given.strip():
+    given = _bearer(connection)
+    if given is None:
         raise NotAuthorizedException(
             detail="this API needs a token: send the header 'Authorization: Bearer <token>'",
             headers=CHALLENGE,
         )
-    if not hmac.compare_digest(given.strip().encode(), expected.encode()):
+    if not hmac.compare_digest(given.encode(), expected.encode()):
         raise NotAuthorizedException(
             detail="the bearer token is not valid: check FETCH_TOKEN with the operator",
             headers=CHALLENGE,
         )
+
+
+async def require_api_key(connection: ASGIConnection, _handler: BaseRouteHandler) -> None:
+    """Litestar guard: a valid, unrevoked API key within its rate limit (else 401 or 429).
+
+    The caller is kept in `connection.state.caller` for the handler and the audit trail.
+    """
+    given = _bearer(connection)
+    if given is None:
+        raise NotAuthorizedException(
+            detail="this API needs an API key: send the header 'Authorization: Bearer <key>' "
+            "(operators make keys in the admin or with `piccolo home new_api_key NAME`)",
+            headers=CHALLENGE,
+        )
+    caller = await authenticate(given)
+    if caller is None:
+        raise NotAuthorizedException(
+            detail="the API key is unknown or revoked: ask an operator for a valid key",
+            headers=CHALLENGE,
+        )
+    storage: Storage = connection.app.state.storage
+    limit = connection.app.state.settings.api_rate_limit
+    now = time.time()
+    window = int(now // WINDOW_SECONDS)
+    count = await storage.adapter().count_request(caller.key_id, window)
+    if count == 1:
+        await note_use(caller.key_id)
+    if count > limit:
+        retry_after = max(1, math.ceil((window + 1) * WINDOW_SECONDS - now))
+        raise TooManyRequestsException(
+            detail=f"this API key made more than {limit} requests this minute; retry after "
+            f"{retry_after} s",
+            headers={"retry-after": str(retry_after)},
+        )
+    connection.state.caller = caller

@@ -56,23 +56,28 @@ def database_unavailable_response(exc: BaseException, where: str = "") -> Respon
     )
 
 
-def _message(exc: HTTPException) -> str:
+def _message(request: Request, exc: HTTPException) -> str:
     if isinstance(exc, ValidationException) and isinstance(exc.extra, list) and exc.extra:
         parts = []
         for item in exc.extra:
             if isinstance(item, dict):
                 key = item.get("key")
+                key = "the JSON body" if key == "data" else key
                 message = item.get("message", "")
                 parts.append(f"{key}: {message}" if key else str(message))
         if parts:
             return "; ".join(parts)
+    if exc.status_code == 413:
+        limit = request.route_handler.resolve_request_max_body_size()
+        if limit:
+            return f"the request body is larger than {limit:,} bytes, this endpoint's limit"
     return exc.detail
 
 
-def http_error(_request: Request, exc: HTTPException) -> Response:
+def http_error(request: Request, exc: HTTPException) -> Response:
     """Render any HTTP error in the API's shape, keeping its status and headers."""
     return Response(
-        {"ok": False, "error": _message(exc)},
+        {"ok": False, "error": _message(request, exc)},
         status_code=exc.status_code,
         headers=exc.headers,
     )

@@ -45,6 +45,7 @@ class FetchQuery:
     name: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    member_id: str | None = None  # one member (GET /api/members/{id}); not a /fetch/ parameter
 
     @property
     def is_plain(self) -> bool:

@@ -51,6 +51,18 @@ class _Shaper:
         return MemberOut(member_id, real_name, tz, periods)
 
 
+async def member_rows(
+    snapshot: Snapshot, query: FetchQuery, times: StoredTimes
+) -> MemberOut | FullThrottleMember | None:
+    """The one member a `member_id` query reads, shaped in its style; None when it is absent."""
+    rows: list[Any] = []
+    while batch := await snapshot.fetch(FETCH_ROWS):
+        rows.extend(batch)
+        if len(batch) < FETCH_ROWS:
+            break
+    return _Shaper(query.style, times).member(rows) if rows else None
+
+
 async def render(snapshot: Snapshot, query: FetchQuery, times: StoredTimes) -> AsyncIterator[bytes]:
     """The JSON document for `query`, in chunks, built from the snapshot's rows."""
     shaper = _Shaper(query.style, times)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 
@@ -56,3 +58,66 @@ class ErrorResponse(msgspec.Struct):
 
     ok: bool
     error: str
+
+
+DATE_TIME = msgspec.Meta(
+    extra_json_schema={"format": "date-time"},
+    description="RFC 3339 with a UTC offset, e.g. `2026-11-30T09:15:00+05:30`",
+)
+
+
+class NewMemberIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A member to add."""
+
+    real_name: str
+    tz: str
+
+
+class MemberCreated(msgspec.Struct):
+    """A member as added."""
+
+    id: str
+    real_name: str
+    tz: str
+
+
+class SessionAt(msgspec.Struct, forbid_unknown_fields=True):
+    """When a session starts or stops; leave `at` out for now."""
+
+    at: Annotated[str, DATE_TIME] | None = None
+
+
+class PeriodIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A finished period recorded after the fact."""
+
+    start_time: Annotated[str, DATE_TIME]
+    end_time: Annotated[str, DATE_TIME]
+
+
+class SessionOut(msgspec.Struct):
+    """A running session (`end_time` null) or a finished period, times in UTC."""
+
+    id: int
+    member_id: str
+    start_time: str
+    end_time: str | None
+
+
+class MemberDetail(msgspec.Struct):
+    """A member as /fetch/ lists it (finished periods), plus the start of the running session."""
+
+    id: str
+    real_name: str
+    tz: str
+    activity: list[Period]
+    active_since: str | None
+
+
+class FullThrottleMemberDetail(msgspec.Struct):
+    """`MemberDetail` in the fullthrottle style."""
+
+    id: str
+    real_name: str
+    tz: str
+    activity_periods: list[Period]
+    active_since: str | None

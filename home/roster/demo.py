@@ -9,6 +9,7 @@ an error or Ctrl-C leaves the database exactly as it was.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import string
 import time
@@ -132,13 +133,18 @@ async def populate_roster(
     periods: int = 3,
     seed: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    actor: str = "cli",
 ) -> PopulateResult:
-    """Write `count` members with `periods` each in one transaction: all or nothing."""
+    """Write `count` members with `periods` each in one transaction: all or nothing.
+
+    The audit trail gets one entry for the run, credited to `actor`.
+    """
     count = parse_count(count, name="count", low=1, high=MAX_MEMBERS)
     periods = parse_count(periods, name="periods", low=0, high=MAX_PERIODS)
     started = time.perf_counter()
     written = 0
-    async with adapter.write_transaction() as transaction:
+    summary = json.dumps({"members": count, "periods": count * periods, "seed": seed})
+    async with adapter.audited(actor) as transaction:
         writer = adapter.batch_writer(transaction.connection)
         await writer.start()
         pending: asyncio.Future[None] | None = None
@@ -160,7 +166,7 @@ async def populate_roster(
                 await asyncio.gather(pending, return_exceptions=True)
         if progress is not None:
             progress(count, count)
-        await writer.finish()
+        await writer.finish(summary)
     return PopulateResult(
         members=count, periods=count * periods, seconds=time.perf_counter() - started
     )

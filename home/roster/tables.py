@@ -1,11 +1,23 @@
-"""The roster's tables: members and the periods they were active."""
+"""The roster's tables: members, the periods they were active, the API keys of the systems that
+record those periods, and the audit trail of every write."""
 
-from piccolo.columns import UUID, ForeignKey, OnDelete, Timestamptz, Varchar
+from piccolo.columns import (
+    UUID,
+    Boolean,
+    ForeignKey,
+    OnDelete,
+    Secret,
+    Serial,
+    Text,
+    Timestamptz,
+    Varchar,
+)
 from piccolo.constraints import Check
 from piccolo.table import Table
 
 NAME_MAX_LENGTH = 100
 TZ_MAX_LENGTH = 100
+KEY_NAME_MAX_LENGTH = 100
 
 
 class Member(Table):
@@ -25,10 +37,42 @@ class Member(Table):
 
 
 class ActivityPeriod(Table):
-    """One stretch of time between a member's log-in and log-out."""
+    """One stretch of time between a member's log-in and log-out.
+
+    `end_time` is NULL while the session runs. A member's periods never overlap, and a member
+    has at most one running session (database constraints, see the migration `sessions`).
+    """
 
     member = ForeignKey(references=Member, null=False, on_delete=OnDelete.cascade, index=True)
     start_time = Timestamptz(null=False)
-    end_time = Timestamptz(null=False)
+    end_time = Timestamptz(null=True, default=None)
 
     ends_after_start = Check("end_time >= start_time")
+
+
+class ApiKey(Table):
+    """A key a client system authenticates with. The key itself is shown once and never stored:
+    only its SHA-256 hash, and a short prefix to find it by."""
+
+    id = Serial(primary_key=True)
+    name = Varchar(length=KEY_NAME_MAX_LENGTH, null=False, unique=True)
+    prefix = Varchar(length=16, null=False, unique=True)
+    key_hash = Secret(length=64, null=False)
+    created_at = Timestamptz()
+    last_used_at = Timestamptz(null=True, default=None)
+    active = Boolean(default=True)
+    revoked_at = Timestamptz(null=True, default=None)
+
+
+class AuditEntry(Table):
+    """One write to a member, a period or an API key, recorded by database triggers in the same
+    transaction: when, who, what, and the row's values before and after (JSON)."""
+
+    id = Serial(primary_key=True)
+    occurred_at = Timestamptz()
+    actor = Varchar(length=200, null=False)
+    table_name = Varchar(length=50, null=False)
+    row_id = Varchar(length=64, null=False)
+    action = Varchar(length=20, null=False)
+    before = Text(null=True, default=None)
+    after = Text(null=True, default=None)

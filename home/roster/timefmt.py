@@ -41,3 +41,8 @@ def zone_named(name: str) -> tzinfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         return UTC
+
+
+def format_rfc3339(moment: datetime) -> str:
+    """`2026-11-30T03:45:00Z`: the moment in UTC (microseconds only when it has some)."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"

@@ -18,7 +18,7 @@ async def bootstrap(settings: Settings) -> None:
     storage = Storage(settings)
     try:
         if await Member.count() == 0:
-            result = await populate_roster(storage.adapter(), DEMO_MEMBERS)
+            result = await populate_roster(storage.adapter(), DEMO_MEMBERS, actor="make run")
             print(f"Seeded {result.members} demo members with {result.periods} activity periods")
         else:
             print(f"Roster has {await Member.count()} members; no demo data added")

@@ -4,7 +4,10 @@ The rest of the service calls an `Adapter` and never asks which engine is behind
 
 - freshness: `current_version()` and `snapshot(sql, params)` (rows and the version they
   were read at, in one read transaction);
-- writes: `write_transaction()` and `batch_writer()` (bulk inserts for demo data);
+- writes: `audited(actor)`, a write transaction whose changes the audit trail credits to
+  `actor`, and `batch_writer()` (bulk inserts for demo data);
+- rules: `broken_rule(error)`, which database rule a refused write broke;
+- the API's shared state: `count_request(key_id, window)`, a key's requests this minute;
 - outages: `is_unavailable(error)`, whether an error means the database cannot answer now;
 - SQL: `dialect`, the pieces of a statement that differ (placeholders, byte-order names,
   lower-casing, time comparison), and `times`, how stored times come back in rows.
@@ -13,10 +16,11 @@ The rest of the service calls an `Adapter` and never asks which engine is behind
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 from typing import Any
 
 from home.settings import Settings
@@ -27,6 +31,15 @@ MemberRow = tuple[str, str, str]
 """`(id, real_name, tz)` of a member to insert."""
 SpanRow = tuple[str, int, int]
 """`(member id, start, end)` of a period to insert, in whole Unix seconds."""
+
+
+class Rule(Enum):
+    """A rule the database enforces on writes."""
+
+    NO_OVERLAP = "a member's periods never overlap"
+    ONE_RUNNING = "a member has at most one running session"
+    ENDS_AFTER_START = "a period ends at or after its start"
+    UNIQUE_KEY_NAME = "API key names are unique"
 
 
 @dataclass(frozen=True)
@@ -113,7 +126,8 @@ class StoredTimes(ABC):
 
 
 class BatchWriter(ABC):
-    """Bulk inserts through one transaction's connection."""
+    """Bulk inserts through one transaction's connection. The audit trail gets one summary
+    entry for the whole run (`finish`) instead of one per row."""
 
     @abstractmethod
     async def start(self) -> None:
@@ -124,8 +138,8 @@ class BatchWriter(ABC):
         """Insert one batch of members and their periods."""
 
     @abstractmethod
-    async def finish(self) -> None:
-        """Complete the work before the transaction commits."""
+    async def finish(self, summary: str) -> None:
+        """Complete the work before the transaction commits; `summary` (JSON) is audited."""
 
 
 class Adapter(ABC):
@@ -171,6 +185,46 @@ class Adapter(ABC):
     @abstractmethod
     def write_transaction(self) -> Any:
         """A Piccolo transaction for writers (`async with`)."""
+
+    @asynccontextmanager
+    async def audited(self, actor: str) -> AsyncIterator[Any]:
+        """A write transaction whose changes the audit trail credits to `actor` (who wrote:
+        `api key NAME`, `admin USERNAME`, `cli`)."""
+        async with self.write_transaction() as transaction:
+            await self._set_actor(actor)
+            yield transaction
+            await self._clear_actor()
+
+    @abstractmethod
+    async def _set_actor(self, actor: str) -> None:
+        """Make the audit triggers credit this transaction's writes to `actor`."""
+
+    async def _clear_actor(self) -> None:
+        """Forget the actor before the transaction commits, where it does not end with it."""
+        return None
+
+    @abstractmethod
+    def broken_rule(self, error: BaseException) -> Rule | None:
+        """The rule a refused write broke, or None when `error` is not such a refusal."""
+
+    async def count_request(self, key_id: int, window: int) -> int:
+        """Count one request by API key `key_id` in minute `window`; how many it made in it."""
+        count = await self._count(key_id, window)
+        if count == 1:  # a new minute: forget the key's minutes older than an hour
+            from piccolo.querystring import QueryString
+
+            await self.engine.run_querystring(
+                QueryString(
+                    "DELETE FROM api_key_usage WHERE key_id = {} AND window_start < {}",
+                    key_id,
+                    window - 60,
+                )
+            )
+        return count
+
+    @abstractmethod
+    async def _count(self, key_id: int, window: int) -> int:
+        """One more request in the key's window, atomically; the window's count."""
 
     @abstractmethod
     def batch_writer(self, connection: Any) -> BatchWriter:

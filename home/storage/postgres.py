@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncpg
 from piccolo.engine.postgres import PostgresEngine
+from piccolo.querystring import QueryString
 
 from home.roster.timefmt import format_seed
 from home.settings import Settings
@@ -26,6 +27,7 @@ from home.storage.base import (
     Dialect,
     MemberRow,
     Params,
+    Rule,
     Snapshot,
     SpanRow,
     StoredTimes,
@@ -43,6 +45,25 @@ UNAVAILABLE = (
     # password. Not the client's fault, and fixed on the server side without a restart.
     asyncpg.exceptions.InvalidCatalogNameError,
     asyncpg.exceptions.InvalidAuthorizationSpecificationError,
+)
+
+
+# Constraint names of the rules (see the migrations).
+RULES = {
+    "activity_period_no_overlap": Rule.NO_OVERLAP,
+    "activity_period_one_running": Rule.ONE_RUNNING,
+    "ends_after_start": Rule.ENDS_AFTER_START,
+    "api_key_name_key": Rule.UNIQUE_KEY_NAME,
+}
+COUNT_REQUEST = (
+    "INSERT INTO api_key_usage (key_id, window_start, requests) VALUES ($1, $2, 1) "
+    "ON CONFLICT (key_id, window_start) DO UPDATE SET requests = api_key_usage.requests + 1 "
+    "RETURNING requests"
+)
+BULK_AUDIT = (
+    "INSERT INTO audit_entry (occurred_at, actor, table_name, row_id, action, before, after) "
+    "VALUES (now(), coalesce(nullif(current_setting('roster.actor', true), ''), 'sql'), "
+    "'member', '*', 'bulk insert', NULL, $1)"
 )
 
 
@@ -196,6 +217,24 @@ class PostgresAdapter(Adapter):
     def batch_writer(self, connection: Any) -> BatchWriter:
         return PostgresBatchWriter(connection)
 
+    async def _set_actor(self, actor: str) -> None:
+        # Local to the transaction: it ends with it, committed or not.
+        await self.engine.run_querystring(
+            QueryString("SELECT set_config('roster.actor', {}, true)", actor)
+        )
+
+    def broken_rule(self, error: BaseException) -> Rule | None:
+        if not isinstance(error, asyncpg.IntegrityConstraintViolationError):
+            return None
+        return RULES.get(getattr(error, "constraint_name", None) or "")
+
+    async def _count(self, key_id: int, window: int) -> int:
+        async with self._connection() as connection, connection.transaction():
+            # One hot row per key and minute: not waiting for the WAL flush holds its lock
+            # for microseconds. A crash may forget the last counts, which only a limit reads.
+            await connection.execute("SET LOCAL synchronous_commit TO OFF")
+            return await connection.fetchval(COUNT_REQUEST, key_id, window)
+
     @staticmethod
     def is_unavailable(error: BaseException) -> bool:
         return isinstance(error, UNAVAILABLE)
@@ -208,7 +247,8 @@ class PostgresBatchWriter(BatchWriter):
         self.connection = connection
 
     async def start(self) -> None:
-        return None
+        # The audit trigger skips each statement; finish() writes one entry for the run.
+        await self.connection.execute("SELECT set_config('roster.audit_bulk', 'on', true)")
 
     async def write(self, members: list[MemberRow], spans: list[SpanRow]) -> None:
         await self.connection.execute(
@@ -229,5 +269,6 @@ class PostgresBatchWriter(BatchWriter):
                 [row[2] for row in spans],
             )
 
-    async def finish(self) -> None:
-        return None
+    async def finish(self, summary: str) -> None:
+        await self.connection.execute("SELECT set_config('roster.audit_bulk', 'off', true)")
+        await self.connection.execute(BULK_AUDIT, summary)

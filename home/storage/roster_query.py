@@ -1,9 +1,10 @@
 """The one statement that reads the roster for /fetch/, written once for both engines.
 
-Members come in the API's order (real_name in byte order, then id) with their periods (by
-start_time) from a single LEFT JOIN, so a request sends the same number of statements
-whether the roster holds one member or a million. Plain SQL rather than the ORM: the read
-path streams rows from a cursor inside one snapshot, which Piccolo's queries do not offer.
+Members come in the API's order (real_name in byte order, then id) with their finished
+periods (by start_time; a running session has no end yet and is not listed) from a single
+LEFT JOIN, so a request sends the same number of statements whether the roster holds one
+member or a million. Plain SQL rather than the ORM: the read path streams rows from a cursor
+inside one snapshot, which Piccolo's queries do not offer.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class RosterFilter(Protocol):
     name: str | None
     since: datetime | None
     until: datetime | None
+    member_id: str | None
 
 
 def roster_statement(dialect: Dialect, query: RosterFilter) -> tuple[str, Any]:
@@ -43,6 +45,8 @@ def roster_statement(dialect: Dialect, query: RosterFilter) -> tuple[str, Any]:
             f"({name_order}, m.id) > ({params.add(query.after.real_name)}, "
             f"{params.add(query.after.id, 'uuid')})"
         )
+    if query.member_id is not None:
+        member_conditions.append(f"m.id = {params.add(query.member_id, 'uuid')}")
     if query.tz is not None:
         member_conditions.append(f"m.tz = {params.add(query.tz)}")
     if query.name is not None:
@@ -56,7 +60,7 @@ def roster_statement(dialect: Dialect, query: RosterFilter) -> tuple[str, Any]:
             window.append((column, operator, moment))
 
     def inside(alias: str) -> list[str]:
-        return [
+        return [f"{alias}.end_time IS NOT NULL"] + [
             dialect.time_compare(f"{alias}.{column}", operator, params, moment)
             for column, operator, moment in window
         ]

@@ -22,6 +22,7 @@ from functools import lru_cache
 from typing import Any
 
 from piccolo.engine.sqlite import TransactionType
+from piccolo.querystring import QueryString
 
 from home.roster.timefmt import MONTHS, format_seed
 from home.storage.base import (
@@ -32,6 +33,7 @@ from home.storage.base import (
     Dialect,
     MemberRow,
     Params,
+    Rule,
     Snapshot,
     SpanRow,
     StoredTimes,
@@ -41,6 +43,18 @@ from home.storage.sqlite_engine import SQLITE_BUSY_TIMEOUT
 IDLE_READERS = 4
 # Words in sqlite3.OperationalError messages that mean "try again later", not a bug.
 UNAVAILABLE = ("database is locked", "unable to open", "disk i/o error", "busy")
+# sqlite3.IntegrityError messages of the rules (the overlap trigger raises its own name).
+RULES = {
+    "activity_period_no_overlap": Rule.NO_OVERLAP,
+    "UNIQUE constraint failed: activity_period.member": Rule.ONE_RUNNING,
+    "CHECK constraint failed: ends_after_start": Rule.ENDS_AFTER_START,
+    "UNIQUE constraint failed: api_key.name": Rule.UNIQUE_KEY_NAME,
+}
+COUNT_REQUEST = (
+    "INSERT INTO api_key_usage (key_id, window_start, requests) VALUES ({}, {}, 1) "
+    "ON CONFLICT (key_id, window_start) DO UPDATE SET requests = requests + 1 "
+    "RETURNING requests"
+)
 
 
 # --- stored times ------------------------------------------------------------------------
@@ -254,6 +268,26 @@ class SQLiteAdapter(Adapter):
     def batch_writer(self, connection: Any) -> BatchWriter:
         return SQLiteBatchWriter(connection)
 
+    async def _set_actor(self, actor: str) -> None:
+        # One writer at a time: the row belongs to this transaction until it is cleared.
+        await self.engine.run_querystring(
+            QueryString("UPDATE audit_actor SET actor = {} WHERE id = 1", actor)
+        )
+
+    async def _clear_actor(self) -> None:
+        await self.engine.run_querystring(
+            QueryString("UPDATE audit_actor SET actor = NULL WHERE id = 1")
+        )
+
+    def broken_rule(self, error: BaseException) -> Rule | None:
+        if not isinstance(error, sqlite3.IntegrityError):
+            return None
+        return next((rule for text, rule in RULES.items() if text in str(error)), None)
+
+    async def _count(self, key_id: int, window: int) -> int:
+        rows = await self.engine.run_querystring(QueryString(COUNT_REQUEST, key_id, window))
+        return rows[0]["requests"]
+
     # --- outages ---------------------------------------------------------------------------
 
     @staticmethod
@@ -265,13 +299,19 @@ class SQLiteAdapter(Adapter):
 
 # --- bulk writes -------------------------------------------------------------------------
 
-# The roster_version triggers fire once per row; the writer suspends them inside its own
-# transaction (SQLite DDL is transactional, so no other connection ever sees them gone) and
-# bumps the version once itself.
-VERSION_TRIGGERS = (
+# The roster_version and audit triggers fire once per row; the writer suspends them inside its
+# own transaction (SQLite DDL is transactional, so no other connection ever sees them gone),
+# bumps the version once and writes one audit entry for the whole run itself.
+ROW_TRIGGERS = (
     "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
-    "AND name LIKE 'roster\\_version\\_%' "
-    "ESCAPE '\\' AND tbl_name IN ('member', 'activity_period')"
+    "AND (name LIKE 'roster\\_version\\_%' ESCAPE '\\' OR name LIKE 'roster\\_audit\\_%' "
+    "ESCAPE '\\') AND tbl_name IN ('member', 'activity_period')"
+)
+BULK_AUDIT = (
+    "INSERT INTO audit_entry (occurred_at, actor, table_name, row_id, action, before, after) "
+    "VALUES (strftime('%Y-%m-%d %H:%M:%f', 'now') || '+00:00', "
+    "coalesce((SELECT actor FROM audit_actor WHERE id = 1), 'sql'), 'member', '*', "
+    "'bulk insert', NULL, ?)"
 )
 BATCH_CACHE_KIB = 64 * 1024
 
@@ -307,7 +347,7 @@ class SQLiteBatchWriter(BatchWriter):
         # A larger page cache for this connection keeps index pages in memory instead of
         # spilling them to the WAL mid-transaction (bounded; freed when the connection closes).
         await self.connection.execute(f"PRAGMA cache_size = -{BATCH_CACHE_KIB}")
-        cursor = await self.connection.execute(VERSION_TRIGGERS)
+        cursor = await self.connection.execute(ROW_TRIGGERS)
         self.triggers = [(row["name"], row["sql"]) for row in await cursor.fetchall()]
         for name, _ in self.triggers:
             await self.connection.execute(f'DROP TRIGGER "{name}"')
@@ -323,10 +363,10 @@ class SQLiteBatchWriter(BatchWriter):
                 "INSERT INTO activity_period (member, start_time, end_time) VALUES (?, ?, ?)", rows
             )
 
-    async def finish(self) -> None:
-        if self.triggers:
-            await self.connection.execute(
-                "UPDATE roster_version SET version = version + 1 WHERE id = 1"
-            )
+    async def finish(self, summary: str) -> None:
+        await self.connection.execute(
+            "UPDATE roster_version SET version = version + 1 WHERE id = 1"
+        )
+        await self.connection.execute(BULK_AUDIT, (summary,))
         for _, sql in self.triggers:
             await self.connection.execute(sql)

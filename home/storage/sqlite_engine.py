@@ -15,7 +15,8 @@ from home.storage import sqlite_schema
 SQLITE_BUSY_TIMEOUT = 30
 
 # Piccolo writes CHECK constraints as ALTER TABLE ... ADD CONSTRAINT, which SQLite lacks;
-# likewise DROP CONSTRAINT (of a CHECK) and ALTER COLUMN ... SET DEFAULT.
+# likewise DROP CONSTRAINT (of a CHECK), ALTER COLUMN ... SET DEFAULT, DROP DEFAULT,
+# SET NOT NULL and DROP NOT NULL.
 _ALTER_TABLE = r'^\s*ALTER TABLE "?(?P<table>\w+)"? '
 _ADD_CHECK = re.compile(
     _ALTER_TABLE + r"ADD CONSTRAINT (?P<name>\w+) CHECK \((?P<condition>.*)\)\s*;?\s*$",
@@ -28,6 +29,13 @@ _DROP_CONSTRAINT = re.compile(
 _SET_DEFAULT = re.compile(
     _ALTER_TABLE + r'ALTER COLUMN "?(?P<column>\w+)"? SET DEFAULT (?P<default>.*?)\s*;?\s*$',
     re.IGNORECASE | re.DOTALL,
+)
+_SET_NOT_NULL = re.compile(
+    _ALTER_TABLE + r'ALTER COLUMN "?(?P<column>\w+)"? SET NOT NULL\s*;?\s*$', re.IGNORECASE
+)
+_DROP_FROM_COLUMN = re.compile(
+    _ALTER_TABLE + r'ALTER COLUMN "?(?P<column>\w+)"? DROP (?P<what>DEFAULT|NOT NULL)\s*;?\s*$',
+    re.IGNORECASE,
 )
 
 
@@ -61,6 +69,16 @@ class RosterSQLiteEngine(SQLiteEngine):
             await self._edit_create(
                 match["table"], lambda create: sqlite_schema.set_default(create, column, default)
             )
+        elif match := _SET_NOT_NULL.match(ddl):
+            await self._set_not_null(match["table"], match["column"])
+        elif match := _DROP_FROM_COLUMN.match(ddl):
+            column = match["column"]
+            drop = (
+                sqlite_schema.drop_default
+                if match["what"].upper() == "DEFAULT"
+                else sqlite_schema.drop_not_null
+            )
+            await self._edit_create(match["table"], lambda create: drop(create, column))
         else:
             return await super().run_ddl(ddl, in_pool=in_pool)
         return []
@@ -72,6 +90,17 @@ class RosterSQLiteEngine(SQLiteEngine):
                     f"cannot add CHECK {name} to {table}: existing rows break ({condition})"
                 )
             await self._edit_create(table, lambda create: _append_check(create, name, condition))
+
+    async def _set_not_null(self, table: str, column: str) -> None:
+        async with self.transaction(transaction_type=TransactionType.immediate):
+            if await super().run_ddl(f'SELECT 1 FROM "{table}" WHERE "{column}" IS NULL LIMIT 1'):
+                raise ValueError(
+                    f"cannot make {table}.{column} NOT NULL: some rows have no {column}; "
+                    "give them one first"
+                )
+            await self._edit_create(
+                table, lambda create: sqlite_schema.set_not_null(create, column)
+            )
 
     async def _drop_check(self, table: str, name: str, if_exists: bool) -> None:
         def drop(create: str) -> str:

@@ -2,9 +2,9 @@
 
 SQLite keeps each table's schema as the text of its `CREATE TABLE` statement. Some edits of
 that text leave every stored row valid, and SQLite documents how to make them
-(https://sqlite.org/lang_altertable.html#otheralter): adding or changing a column's default
-and removing a CHECK constraint. These functions compute the new text; `sqlite_engine` writes
-it.
+(https://sqlite.org/lang_altertable.html#otheralter): adding, changing or removing a column's
+default, and removing a CHECK or NOT NULL constraint; adding a CHECK or NOT NULL is safe once
+no stored row breaks it. These functions compute the new text; `sqlite_engine` writes it.
 """
 
 from __future__ import annotations
@@ -104,22 +104,64 @@ def drop_check(sql: str, name: str) -> str | None:
     return None
 
 
+def _column(sql: str, column: str) -> tuple[list[Span], list[str]]:
+    """The tokens of `column`'s definition and their upper-cased words."""
+    for _, tokens in _definitions(sql):
+        if _is_column(sql, tokens) and _name(sql, tokens[0]) == column.upper():
+            return tokens, [_name(sql, span) for span in tokens]
+    raise ValueError(f"no column {column} in {sql!r}")
+
+
+def _default_value(tokens: list[Span], words: list[str], column: str, sql: str) -> tuple[int, int]:
+    """Token indexes of `DEFAULT` and of the last token of its value."""
+    index = words.index("DEFAULT", 1)
+    if index + 1 >= len(tokens):
+        raise ValueError(f"column {column} has a DEFAULT without a value: {sql!r}")
+    value_end = index + 1
+    # A signed number may be written with a space after its sign: DEFAULT - 1.
+    if words[value_end] in ("+", "-") and value_end + 1 < len(tokens):
+        value_end += 1
+    return index, value_end
+
+
 def set_default(sql: str, column: str, default: str) -> str:
     """`sql` with `column`'s DEFAULT clause replaced by (or, without one, given) `default`."""
-    for _, tokens in _definitions(sql):
-        if not _is_column(sql, tokens) or _name(sql, tokens[0]) != column.upper():
-            continue
-        words = [_name(sql, span) for span in tokens]
-        if "DEFAULT" not in words[1:]:
-            end = tokens[-1][1]
-            return f"{sql[:end]} DEFAULT {default}{sql[end:]}"
-        index = words.index("DEFAULT", 1)
-        if index + 1 >= len(tokens):
-            raise ValueError(f"column {column} has a DEFAULT without a value: {sql!r}")
-        value_end = index + 1
-        # A signed number may be written with a space after its sign: DEFAULT - 1.
-        if words[value_end] in ("+", "-") and value_end + 1 < len(tokens):
-            value_end += 1
-        start, end = tokens[index + 1][0], tokens[value_end][1]
-        return sql[:start] + default + sql[end:]
-    raise ValueError(f"no column {column} in {sql!r}")
+    tokens, words = _column(sql, column)
+    if "DEFAULT" not in words[1:]:
+        end = tokens[-1][1]
+        return f"{sql[:end]} DEFAULT {default}{sql[end:]}"
+    index, value_end = _default_value(tokens, words, column, sql)
+    start, end = tokens[index + 1][0], tokens[value_end][1]
+    return sql[:start] + default + sql[end:]
+
+
+def drop_default(sql: str, column: str) -> str:
+    """`sql` without `column`'s DEFAULT clause (unchanged if it has none)."""
+    tokens, words = _column(sql, column)
+    if "DEFAULT" not in words[1:]:
+        return sql
+    index, value_end = _default_value(tokens, words, column, sql)
+    start, end = tokens[index - 1][1], tokens[value_end][1]
+    return sql[:start] + sql[end:]
+
+
+def set_not_null(sql: str, column: str) -> str:
+    """`sql` with a NOT NULL constraint on `column` (unchanged if it has one).
+
+    Only safe when no stored row holds NULL there: the caller checks that first.
+    """
+    tokens, words = _column(sql, column)
+    if any(words[i : i + 2] == ["NOT", "NULL"] for i in range(1, len(words) - 1)):
+        return sql
+    end = tokens[-1][1]
+    return f"{sql[:end]} NOT NULL{sql[end:]}"
+
+
+def drop_not_null(sql: str, column: str) -> str:
+    """`sql` without `column`'s NOT NULL constraint (unchanged if it has none)."""
+    tokens, words = _column(sql, column)
+    for index in range(1, len(words) - 1):
+        if words[index] == "NOT" and words[index + 1] == "NULL":
+            start, end = tokens[index - 1][1], tokens[index + 1][1]
+            return sql[:start] + sql[end:]
+    return sql

@@ -78,7 +78,8 @@ async def test_paging_keeps_each_members_periods_together(client):
     for index in range(5):
         member = await make_member(f"M{index}")
         for day in range(index):
-            await make_period(member, DAY + timedelta(days=day))
+            start = DAY + timedelta(days=day)
+            await make_period(member, start, start + timedelta(hours=8))
     pages = await follow_pages(client, "limit=2")
     counts = [len(m["activity"]) for page in pages for m in page["members"]]
     assert counts == [0, 1, 2, 3, 4]

@@ -70,7 +70,11 @@ async def fresh(request, tmp_path):
 
 async def _schema_text(db) -> str:
     if db.kind == "sqlite":
-        rows = await db.engine.run_ddl("SELECT group_concat(sql, ';') AS text FROM sqlite_master")
+        # Sorted: a table rebuilt by a migration is listed in another place.
+        rows = await db.engine.run_ddl(
+            "SELECT group_concat(sql, ';') AS text "
+            "FROM (SELECT sql FROM sqlite_master ORDER BY sql)"
+        )
     else:
         rows = await db.engine.run_ddl(
             "SELECT string_agg(tgname || ':' || tgfoid::regproc::text, ';' ORDER BY tgname) "
@@ -81,7 +85,9 @@ async def _schema_text(db) -> str:
 
 async def test_raise_version_at_commit_migration_goes_backwards_and_forwards(fresh):
     migrated = await _schema_text(fresh)
-    result = await run_backwards(app_name="home", migration_id="1", auto_agree=True)
+    result = await run_backwards(
+        app_name="home", migration_id="2026-11-27T10:00:00:000000", auto_agree=True
+    )
     assert result.success, result.message
     reverted = await _schema_text(fresh)
     if fresh.kind == "sqlite":

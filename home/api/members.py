@@ -1,0 +1,239 @@
+"""`/api/members`: the systems where members log in and out record it here, with an API key."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.exceptions import ClientException, NotFoundException
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+
+from home.api.auth import require_api_key
+from home.api.query import STYLES, FetchQuery
+from home.api.render import member_rows
+from home.api.schemas import (
+    ErrorResponse,
+    FullThrottleMemberDetail,
+    MemberCreated,
+    MemberDetail,
+    NewMemberIn,
+    PeriodIn,
+    SessionAt,
+    SessionOut,
+)
+from home.api.writes import write
+from home.roster import sessions
+from home.roster.sessions import Period, RosterError
+from home.roster.timefmt import format_rfc3339
+from home.storage import Storage
+from home.storage.roster_query import roster_statement
+
+# RFC 3339 (a date, `T` or a space, a time with seconds, a UTC offset); fromisoformat reads it.
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})$")
+MAX_BODY_BYTES = 16 * 1024
+
+
+def parse_rfc3339(raw: str, name: str) -> datetime:
+    """An RFC 3339 time with its offset, or 400 saying how to write one."""
+    if not RFC3339.match(raw):
+        hint = (
+            " (it has no UTC offset)" if re.match(r"^\d{4}-\d{2}-\d{2}[Tt ][\d:.]+$", raw) else ""
+        )
+        raise ClientException(
+            detail=f"{name} must be an RFC 3339 time with a UTC offset, e.g. "
+            f"2026-11-30T09:15:00+05:30 or 2026-11-30T03:45:00Z, not {raw[:80]!r}{hint}"
+        )
+    try:
+        return datetime.fromisoformat(raw.upper().replace("Z", "+00:00"))
+    except ValueError:
+        raise ClientException(detail=f"{name} is not a real time: {raw[:80]!r}") from None
+
+
+def session_out(period: Period) -> SessionOut:
+    """A stored period as the API answers it (times in UTC)."""
+    return SessionOut(
+        id=period.id,
+        member_id=period.member_id,
+        start_time=format_rfc3339(period.start_time),
+        end_time=None if period.end_time is None else format_rfc3339(period.end_time),
+    )
+
+
+def _errors(*statuses: int) -> dict[int, ResponseSpec]:
+    described = {
+        400: "The body or a time is invalid; `error` says what to change",
+        401: "The API key is missing, unknown or revoked",
+        404: "No member with this id",
+        409: "It conflicts with what is stored (a running session, an overlap); `error` names it",
+        413: "The body is larger than 16 KiB",
+        422: "The Idempotency-Key was used before with a different request",
+        429: "The API key's rate limit is used up; retry after Retry-After seconds",
+        503: "The database did not answer; retry after Retry-After seconds",
+    }
+    return {
+        status: ResponseSpec(ErrorResponse, description=described[status], generate_examples=False)
+        for status in statuses
+    }
+
+
+WRITE_ERRORS = (400, 401, 404, 409, 413, 422, 429, 503)
+IdempotencyKey = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        required=False,
+        min_length=1,
+        max_length=255,
+        description="Any unique value, e.g. a UUID: a retry with the same key and body gets "
+        "the first answer again and writes nothing (keys are kept 48 hours).",
+    ),
+]
+
+
+class MembersController(Controller):
+    """Members and their sessions, for the systems where members log in."""
+
+    path = "/api/members"
+    tags = ["sessions"]
+    guards = [require_api_key]
+    security = [{"ApiKey": []}]
+    request_max_body_size = MAX_BODY_BYTES
+
+    @post(
+        "/",
+        summary="Add a member",
+        status_code=201,
+        responses=_errors(400, 401, 413, 422, 429, 503),
+    )
+    async def create_member(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[NewMemberIn],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[MemberCreated]:
+        """`{"real_name", "tz"}` → the member with its new `id`."""
+
+        async def operation(_adapter: Any, _transaction: Any) -> tuple[int, MemberCreated]:
+            member = await sessions.create_member(data.real_name, data.tz)
+            return 201, MemberCreated(member.id, member.real_name, member.tz)
+
+        return await write(request, operation)
+
+    @get(
+        "/{member_id:str}",
+        summary="A member as /fetch/ lists it, with the running session",
+        responses=_errors(400, 401, 404, 429, 503),
+    )
+    async def member(
+        self,
+        request: Request[Any, Any, Any],
+        member_id: FromPath[str],
+        style: Annotated[
+            str | None,
+            QueryParameter(description="`seed` (default) or `fullthrottle`, as for /fetch/."),
+        ] = None,
+    ) -> MemberDetail | FullThrottleMemberDetail:
+        """Finished periods in the chosen style, and `active_since`: the start of the running
+        session (RFC 3339, UTC) or null."""
+        if style is not None and style not in STYLES:
+            raise ClientException(detail=f"style must be one of {', '.join(STYLES)}, not {style!r}")
+        try:
+            member_id = sessions.member_uuid(member_id)
+        except RosterError as error:
+            raise NotFoundException(detail=str(error)) from None
+        storage: Storage = request.app.state.storage
+        adapter = storage.adapter()
+        query = FetchQuery(style=style or "seed", member_id=member_id)
+        sql, params = roster_statement(adapter.dialect, query)
+        async with adapter.snapshot(sql, params) as snapshot:
+            shaped = await member_rows(snapshot, query, adapter.times)
+        if shaped is None:
+            raise NotFoundException(
+                detail=f"no member with id {member_id}; create one with POST /api/members"
+            )
+        running = await sessions.running_session(member_id)
+        active_since = None if running is None else format_rfc3339(running.start_time)
+        fields = msgspec.structs.asdict(shaped)
+        if query.style == "fullthrottle":
+            return FullThrottleMemberDetail(**fields, active_since=active_since)
+        return MemberDetail(**fields, active_since=active_since)
+
+    @post(
+        "/{member_id:str}/sessions/start",
+        summary="Start the member's session",
+        status_code=201,
+        responses=_errors(*WRITE_ERRORS),
+    )
+    async def start(
+        self,
+        request: Request[Any, Any, Any],
+        member_id: FromPath[str],
+        data: JSONBody[SessionAt | None] = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[SessionOut]:
+        """Optional `{"at": time}` (default now) → the running session. 409 if one runs."""
+        at = _at(data)
+
+        async def operation(adapter: Any, transaction: Any) -> tuple[int, SessionOut]:
+            member = sessions.member_uuid(member_id)
+            period = await sessions.start_session(adapter, transaction, member, at)
+            return 201, session_out(period)
+
+        return await write(request, operation)
+
+    @post(
+        "/{member_id:str}/sessions/stop",
+        summary="Stop the member's running session",
+        status_code=200,
+        responses=_errors(*WRITE_ERRORS),
+    )
+    async def stop(
+        self,
+        request: Request[Any, Any, Any],
+        member_id: FromPath[str],
+        data: JSONBody[SessionAt | None] = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[SessionOut]:
+        """Optional `{"at": time}` (default now) → the finished period. 409 if none runs."""
+        at = _at(data)
+
+        async def operation(adapter: Any, transaction: Any) -> tuple[int, SessionOut]:
+            member = sessions.member_uuid(member_id)
+            period = await sessions.stop_session(adapter, transaction, member, at)
+            return 200, session_out(period)
+
+        return await write(request, operation)
+
+    @post(
+        "/{member_id:str}/periods",
+        summary="Record a finished period after the fact",
+        status_code=201,
+        responses=_errors(*WRITE_ERRORS),
+    )
+    async def add_period(
+        self,
+        request: Request[Any, Any, Any],
+        member_id: FromPath[str],
+        data: JSONBody[PeriodIn],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[SessionOut]:
+        """`{"start_time", "end_time"}` → the period. 409 if it overlaps another."""
+        start = parse_rfc3339(data.start_time, "start_time")
+        end = parse_rfc3339(data.end_time, "end_time")
+
+        async def operation(adapter: Any, transaction: Any) -> tuple[int, SessionOut]:
+            member = sessions.member_uuid(member_id)
+            period = await sessions.add_period(adapter, transaction, member, start, end)
+            return 201, session_out(period)
+
+        return await write(request, operation)
+
+
+def _at(data: SessionAt | None) -> datetime | None:
+    if data is None or data.at is None:
+        return None
+    return parse_rfc3339(data.at, "at")
