@@ -41,7 +41,16 @@ os.environ["PICCOLO_CONF"] = "tests.piccolo_conf"
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 ENGINES = ["sqlite", "postgres"]
-TABLES_TO_CLEAR = ["activity_period", "member", "sessions", "piccolo_user"]
+TABLES_TO_CLEAR = [
+    "activity_period",
+    "member",
+    "sessions",
+    "piccolo_user",
+    "idempotency_key",
+    "api_key_usage",
+    "api_key",
+    "audit_entry",
+]
 
 _TMP = Path(tempfile.mkdtemp(prefix="roster-tests-"))
 atexit.register(shutil.rmtree, _TMP, ignore_errors=True)
@@ -233,6 +242,14 @@ async def client_for():
 def adapter(db, app):
     """The storage adapter of the app under test, for the bound database."""
     return app.state.storage.adapter()
+
+
+@pytest.fixture
+async def system(client, adapter):
+    """A client system with an API key of its own, on SQLite and on PostgreSQL."""
+    from tests.support.client_system import ClientSystem
+
+    return await ClientSystem.register(client, adapter)
 
 
 @pytest.fixture

@@ -60,16 +60,17 @@ async def require_api_key(connection: ASGIConnection, _handler: BaseRouteHandler
             headers=CHALLENGE,
         )
     caller = await authenticate(given)
-    if caller is None:
+    if caller is not None:
+        storage: Storage = connection.app.state.storage
+        now = time.time()
+        window = int(now // WINDOW_SECONDS)
+        count, active = await storage.adapter().count_request(caller.key_id, window)
+    if caller is None or not active:
         raise NotAuthorizedException(
             detail="the API key is unknown or revoked: ask an operator for a valid key",
             headers=CHALLENGE,
         )
-    storage: Storage = connection.app.state.storage
     limit = connection.app.state.settings.api_rate_limit
-    now = time.time()
-    window = int(now // WINDOW_SECONDS)
-    count = await storage.adapter().count_request(caller.key_id, window)
     if count == 1:
         await note_use(caller.key_id)
     if count > limit:

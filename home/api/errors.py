@@ -6,7 +6,7 @@ import logging
 import time
 
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException, SerializationException, ValidationException
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
     HTTP_500_INTERNAL_SERVER_ERROR,
@@ -62,11 +62,16 @@ def _message(request: Request, exc: HTTPException) -> str:
         for item in exc.extra:
             if isinstance(item, dict):
                 key = item.get("key")
-                key = "the JSON body" if key == "data" else key
+                if key == "data":
+                    key = "the JSON body"
+                elif item.get("source") == "header" and isinstance(key, str):
+                    key = f"the header {key.replace('_', '-').title()}"
                 message = item.get("message", "")
                 parts.append(f"{key}: {message}" if key else str(message))
         if parts:
             return "; ".join(parts)
+    if isinstance(exc.__cause__, SerializationException):
+        return f"the body is not valid JSON ({exc.detail}); send one JSON object"
     if exc.status_code == 413:
         limit = request.route_handler.resolve_request_max_body_size()
         if limit:

@@ -117,7 +117,7 @@ class MembersController(Controller):
     ) -> Response[MemberCreated]:
         """`{"real_name", "tz"}` → the member with its new `id`."""
 
-        async def operation(_adapter: Any, _transaction: Any) -> tuple[int, MemberCreated]:
+        async def operation(_adapter: Any) -> tuple[int, MemberCreated]:
             member = await sessions.create_member(data.real_name, data.tz)
             return 201, MemberCreated(member.id, member.real_name, member.tz)
 
@@ -178,9 +178,9 @@ class MembersController(Controller):
         """Optional `{"at": time}` (default now) → the running session. 409 if one runs."""
         at = _at(data)
 
-        async def operation(adapter: Any, transaction: Any) -> tuple[int, SessionOut]:
+        async def operation(adapter: Any) -> tuple[int, SessionOut]:
             member = sessions.member_uuid(member_id)
-            period = await sessions.start_session(adapter, transaction, member, at)
+            period = await sessions.start_session(adapter, member, at)
             return 201, session_out(period)
 
         return await write(request, operation)
@@ -201,9 +201,9 @@ class MembersController(Controller):
         """Optional `{"at": time}` (default now) → the finished period. 409 if none runs."""
         at = _at(data)
 
-        async def operation(adapter: Any, transaction: Any) -> tuple[int, SessionOut]:
+        async def operation(adapter: Any) -> tuple[int, SessionOut]:
             member = sessions.member_uuid(member_id)
-            period = await sessions.stop_session(adapter, transaction, member, at)
+            period = await sessions.stop_session(adapter, member, at)
             return 200, session_out(period)
 
         return await write(request, operation)
@@ -225,9 +225,9 @@ class MembersController(Controller):
         start = parse_rfc3339(data.start_time, "start_time")
         end = parse_rfc3339(data.end_time, "end_time")
 
-        async def operation(adapter: Any, transaction: Any) -> tuple[int, SessionOut]:
+        async def operation(adapter: Any) -> tuple[int, SessionOut]:
             member = sessions.member_uuid(member_id)
-            period = await sessions.add_period(adapter, transaction, member, start, end)
+            period = await sessions.add_period(adapter, member, start, end)
             return 201, session_out(period)
 
         return await write(request, operation)

@@ -26,7 +26,7 @@ KEY_HEADER = "idempotency-key"
 MAX_KEY_LENGTH = 255
 _encode = msgspec.json.encode
 
-Operation = Callable[[Any, Any], Awaitable[tuple[int, Any]]]
+Operation = Callable[[Any], Awaitable[tuple[int, Any]]]
 
 
 def idempotency_key(request: Request[Any, Any, Any]) -> str | None:
@@ -54,32 +54,33 @@ def fingerprint(request: Request[Any, Any, Any], body: bytes) -> str:
 
 
 async def write(request: Request[Any, Any, Any], operation: Operation) -> Response[Any]:
-    """Run `operation(adapter, transaction)` in an audited transaction, at most once per key.
+    """Run `operation(adapter)` in an audited transaction, at most once per Idempotency-Key.
 
-    `operation` returns the status and the document to answer with, or raises RosterError.
+    `operation` returns the status and the document to answer with, or raises RosterError,
+    which rolls its transaction back; the refusal is then explained and, for a request with a
+    key, kept in a transaction of its own.
     """
     caller: Caller = request.state.caller
     storage: Storage = request.app.state.storage
     adapter = storage.adapter()
     key = idempotency_key(request)
-    if key is not None:
-        sent = fingerprint(request, await request.body())
-    async with adapter.audited(caller.actor) as transaction:
-        if key is not None:
-            stored = await idempotency.claim(caller.key_id, key, sent)
-            if stored is not None:
+    sent = fingerprint(request, await request.body()) if key is not None else ""
+    try:
+        async with adapter.audited(caller.actor):
+            if key is not None and (stored := await idempotency.claim(caller.key_id, key, sent)):
                 return _replay(key, sent, stored)
-        savepoint = await transaction.savepoint()
-        try:
-            status, document = await operation(adapter, transaction)
+            status, document = await operation(adapter)
             body = _encode(document)
-        except RosterError as error:
-            await savepoint.rollback_to()
-            status, body = error.status, _encode({"ok": False, "error": str(error)})
-        else:
-            await savepoint.release()
+            if key is not None:
+                await idempotency.answer(caller.key_id, key, status, body.decode())
+    except RosterError as refused:
+        error = await refused.explained()
+        status, body = error.status, _encode({"ok": False, "error": str(error)})
         if key is not None:
-            await idempotency.answer(caller.key_id, key, status, body.decode())
+            async with adapter.audited(caller.actor):
+                if stored := await idempotency.claim(caller.key_id, key, sent):
+                    return _replay(key, sent, stored)
+                await idempotency.answer(caller.key_id, key, status, body.decode())
     return Response(content=body, status_code=status, media_type=MediaType.JSON)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -75,25 +76,38 @@ async def create_api_key(adapter: Adapter, name: object, actor: str) -> str:
     return key
 
 
-async def authenticate(presented: str) -> Caller | None:
-    """The caller a presented key belongs to, or None for a malformed, unknown or revoked key.
+# prefix -> (looked up at, id, name, hash): a key's identity never changes, so it is looked up
+# once a minute; whether it is still active is read on every request (`count_request`).
+_known: dict[str, tuple[float, int, str, str]] = {}
+KNOWN_SECONDS = 60.0
 
-    The hash is compared in constant time.
+
+async def authenticate(presented: str) -> Caller | None:
+    """The caller a presented key belongs to, or None for a malformed or unknown key.
+
+    The hash is compared in constant time. Whether the key was revoked is the caller's to
+    check, with the request count (`Adapter.count_request`), which reads it on every request.
     """
     scheme, _, rest = presented.partition("_")
     prefix, _, secret = rest.partition("_")
     if scheme != SCHEME or not prefix or not secret or len(presented) > 200:
         return None
-    row = (
-        await ApiKey.select(ApiKey.id, ApiKey.name, ApiKey.key_hash, ApiKey.active)
-        .where(ApiKey.prefix == prefix)
-        .first()
-    )
-    if row is None or not hmac.compare_digest(row["key_hash"], hash_key(presented)):
+    now = time.monotonic()
+    known = _known.get(prefix)
+    if known is None or now - known[0] > KNOWN_SECONDS:
+        row = (
+            await ApiKey.select(ApiKey.id, ApiKey.name, ApiKey.key_hash)
+            .where(ApiKey.prefix == prefix)
+            .first()
+        )
+        if row is None:
+            _known.pop(prefix, None)
+            return None
+        known = _known[prefix] = (now, row["id"], row["name"], row["key_hash"])
+    _, key_id, name, stored_hash = known
+    if not hmac.compare_digest(stored_hash, hash_key(presented)):
         return None
-    if not row["active"]:
-        return None
-    return Caller(row["id"], row["name"])
+    return Caller(key_id, name)
 
 
 async def note_use(key_id: int) -> None:

@@ -1,9 +1,10 @@
 """Recording activity as it happens: members, running sessions, finished periods.
 
 Each operation runs inside the caller's write transaction (`Adapter.audited`) and either
-completes or raises a `RosterError` that says what to change; the database's own rules
-(no overlap, one running session) back up the checks made here, so two requests racing for
-the same member cannot both win.
+completes or raises a `RosterError` that says what to change. The database's own rules (no
+overlap, one running session, an existing member) decide each write, so two requests racing
+for the same member cannot both win; a refusal is explained (`RosterError.explained()`, which
+names what the write clashed with) after its transaction has rolled back.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ class RosterError(Exception):
 
     status = 400
 
+    async def explained(self) -> RosterError:
+        """This refusal with its full message (looked up after the write rolled back)."""
+        return self
+
 
 class Invalid(RosterError):
     """The request's values break a rule."""
@@ -49,6 +54,48 @@ class Conflict(RosterError):
     """The request conflicts with what is stored (a running session, an overlap)."""
 
     status = 409
+
+
+class Clash(Conflict):
+    """The database refused a period that overlaps another of the member's, or a second
+    running session; `explained()` names what it clashed with."""
+
+    def __init__(self, member_id: str, start: datetime, end: datetime | None):
+        super().__init__(f"the period conflicts with another of member {member_id}'s")
+        self.member_id, self.start, self.end = member_id, start, end
+
+    async def explained(self) -> RosterError:
+        clash = await overlapping(self.member_id, self.start, self.end)
+        if not clash:  # the other write has gone again: say what the rule is
+            return self
+        running = next((period for period in clash if period.end_time is None), None)
+        if self.end is None and running is not None:
+            return Conflict(
+                f"a session is already running for member {self.member_id}: "
+                f"{describe(running)}; stop it first"
+            )
+        what = "the session" if self.end is None else "the period"
+        return Conflict(
+            f"{what} would overlap {', '.join(describe(period) for period in clash)}; "
+            "a member's periods never overlap (one may start exactly when another ends)"
+        )
+
+
+class StoppedTooEarly(Invalid):
+    """The database refused an end before the running session's start."""
+
+    def __init__(self, member_id: str, at: datetime):
+        super().__init__(f"at ({format_rfc3339(at)}) is before the running session started")
+        self.member_id, self.at = member_id, at
+
+    async def explained(self) -> RosterError:
+        running = await running_session(self.member_id)
+        if running is None:
+            return self
+        return Invalid(
+            f"at ({format_rfc3339(self.at)}) is before the running session started "
+            f"({format_rfc3339(running.start_time)}); a session ends at or after its start"
+        )
 
 
 @dataclass(frozen=True)
@@ -135,115 +182,73 @@ def describe(period: Period) -> str:
     )
 
 
-async def start_session(
-    adapter: Adapter, transaction: Any, member_id: str, at: datetime | None
-) -> Period:
-    """Start the member's session at `at` (default now)."""
+async def start_session(adapter: Adapter, member_id: str, at: datetime | None) -> Period:
+    """Start the member's session at `at` (default now).
+
+    The database decides (one running session, no overlap); a refusal is explained after it.
+    """
     at = _moment(at, "at")
-    await member_exists(member_id)
-    await _refuse_clash(member_id, at, None)
-    inserted = await _write(
-        adapter,
-        transaction,
-        lambda: ActivityPeriod.insert(
+    try:
+        inserted = await ActivityPeriod.insert(
             ActivityPeriod(member=member_id, start_time=at, end_time=None)
-        ).returning(ActivityPeriod.id),
-        member_id,
-        at,
-        None,
-    )
+        ).returning(ActivityPeriod.id)
+    except Exception as error:
+        if (refusal := _refusal(adapter, error, member_id, at, None)) is None:
+            raise
+        raise refusal from None
     return Period(inserted[0]["id"], member_id, at, None)
 
 
-async def stop_session(
-    adapter: Adapter, transaction: Any, member_id: str, at: datetime | None
-) -> Period:
+async def stop_session(adapter: Adapter, member_id: str, at: datetime | None) -> Period:
     """Stop the member's running session at `at` (default now)."""
     at = _moment(at, "at")
-    await member_exists(member_id)
-    running = await running_session(member_id)
-    if running is None:
+    try:
+        updated = await (
+            ActivityPeriod.update({ActivityPeriod.end_time: at})
+            .where(ActivityPeriod.member == member_id, ActivityPeriod.end_time.is_null())
+            .returning(ActivityPeriod.id, ActivityPeriod.start_time)
+        )
+    except Exception as error:
+        if adapter.broken_rule(error) is not Rule.ENDS_AFTER_START:
+            raise
+        raise StoppedTooEarly(member_id, at) from None
+    if not updated:
+        await member_exists(member_id)
         raise Conflict(
             f"no session is running for member {member_id}; start one with "
             f"POST /api/members/{member_id}/sessions/start"
         )
-    if at < running.start_time:
-        raise Invalid(
-            f"at ({format_rfc3339(at)}) is before the running session started "
-            f"({format_rfc3339(running.start_time)}); a session ends at or after its start"
-        )
-    updated = await (
-        ActivityPeriod.update({ActivityPeriod.end_time: at})
-        .where(ActivityPeriod.id == running.id, ActivityPeriod.end_time.is_null())
-        .returning(ActivityPeriod.id)
-    )
-    if not updated:  # another request stopped it first
-        raise Conflict(f"no session is running for member {member_id}; it was just stopped")
-    return Period(running.id, member_id, running.start_time, at)
+    return Period(updated[0]["id"], member_id, _utc(updated[0]["start_time"]), at)
 
 
-async def add_period(
-    adapter: Adapter, transaction: Any, member_id: str, start: datetime, end: datetime
-) -> Period:
+async def add_period(adapter: Adapter, member_id: str, start: datetime, end: datetime) -> Period:
     """Record a finished period after the fact."""
     start, end = _moment(start, "start_time"), _moment(end, "end_time")
     try:
         check_period(start, end)
     except ValueError as error:
         raise Invalid(str(error)) from None
-    await member_exists(member_id)
-    await _refuse_clash(member_id, start, end)
-    inserted = await _write(
-        adapter,
-        transaction,
-        lambda: ActivityPeriod.insert(
+    try:
+        inserted = await ActivityPeriod.insert(
             ActivityPeriod(member=member_id, start_time=start, end_time=end)
-        ).returning(ActivityPeriod.id),
-        member_id,
-        start,
-        end,
-    )
+        ).returning(ActivityPeriod.id)
+    except Exception as error:
+        if (refusal := _refusal(adapter, error, member_id, start, end)) is None:
+            raise
+        raise refusal from None
     return Period(inserted[0]["id"], member_id, start, end)
 
 
-async def _refuse_clash(member_id: str, start: datetime, end: datetime | None) -> None:
-    clash = await overlapping(member_id, start, end)
-    if not clash:
-        return
-    running = next((period for period in clash if period.end_time is None), None)
-    if end is None and running is not None:
-        raise Conflict(
-            f"a session is already running for member {member_id}: {describe(running)}; "
-            "stop it first"
-        )
-    what = "the session" if end is None else "the period"
-    raise Conflict(
-        f"{what} would overlap {', '.join(describe(period) for period in clash)}; "
-        "a member's periods never overlap (one may start exactly when another ends)"
-    )
-
-
-async def _write(
-    adapter: Adapter,
-    transaction: Any,
-    statement: Any,
-    member_id: str,
-    start: datetime,
-    end: datetime | None,
-) -> Any:
-    """Run `statement()`; a rule the database refused it for becomes a Conflict."""
-    savepoint = await transaction.savepoint()
-    try:
-        result = await statement()
-    except Exception as error:
-        if adapter.broken_rule(error) not in (Rule.NO_OVERLAP, Rule.ONE_RUNNING):
-            raise
-        # Another request won a race the checks above could not see: say what it wrote.
-        await savepoint.rollback_to()
-        await _refuse_clash(member_id, start, end)
-        raise Conflict(f"the period conflicts with another write for member {member_id}") from None
-    await savepoint.release()
-    return result
+def _refusal(
+    adapter: Adapter, error: Exception, member_id: str, start: datetime, end: datetime | None
+) -> RosterError | None:
+    """The RosterError for a write the database refused by a rule; None for other errors."""
+    rule = adapter.broken_rule(error)
+    if rule is Rule.MEMBER_EXISTS:
+        return NotFound(f"no member with id {member_id}; create one with POST /api/members")
+    if rule in (Rule.NO_OVERLAP, Rule.ONE_RUNNING):
+        return Clash(member_id, start, end)
+    return None
 
 
 def _moment(moment: datetime | None, name: str) -> datetime:

@@ -40,6 +40,7 @@ class Rule(Enum):
     ONE_RUNNING = "a member has at most one running session"
     ENDS_AFTER_START = "a period ends at or after its start"
     UNIQUE_KEY_NAME = "API key names are unique"
+    MEMBER_EXISTS = "a period belongs to a member who exists"
 
 
 @dataclass(frozen=True)
@@ -207,9 +208,11 @@ class Adapter(ABC):
     def broken_rule(self, error: BaseException) -> Rule | None:
         """The rule a refused write broke, or None when `error` is not such a refusal."""
 
-    async def count_request(self, key_id: int, window: int) -> int:
-        """Count one request by API key `key_id` in minute `window`; how many it made in it."""
-        count = await self._count(key_id, window)
+    async def count_request(self, key_id: int, window: int) -> tuple[int, bool]:
+        """Count one request by API key `key_id` in minute `window`: how many it made in it,
+        and whether the key is still active (one statement, so revoking takes effect at once).
+        """
+        count, active = await self._count(key_id, window)
         if count == 1:  # a new minute: forget the key's minutes older than an hour
             from piccolo.querystring import QueryString
 
@@ -220,11 +223,11 @@ class Adapter(ABC):
                     window - 60,
                 )
             )
-        return count
+        return count, active
 
     @abstractmethod
-    async def _count(self, key_id: int, window: int) -> int:
-        """One more request in the key's window, atomically; the window's count."""
+    async def _count(self, key_id: int, window: int) -> tuple[int, bool]:
+        """One more request in the key's window, atomically: the count, and the key's `active`."""
 
     @abstractmethod
     def batch_writer(self, connection: Any) -> BatchWriter:

@@ -54,11 +54,12 @@ RULES = {
     "activity_period_one_running": Rule.ONE_RUNNING,
     "ends_after_start": Rule.ENDS_AFTER_START,
     "api_key_name_key": Rule.UNIQUE_KEY_NAME,
+    "activity_period_member_fkey": Rule.MEMBER_EXISTS,
 }
 COUNT_REQUEST = (
     "INSERT INTO api_key_usage (key_id, window_start, requests) VALUES ($1, $2, 1) "
     "ON CONFLICT (key_id, window_start) DO UPDATE SET requests = api_key_usage.requests + 1 "
-    "RETURNING requests"
+    "RETURNING requests, (SELECT active FROM api_key WHERE id = $1) AS active"
 )
 BULK_AUDIT = (
     "INSERT INTO audit_entry (occurred_at, actor, table_name, row_id, action, before, after) "
@@ -125,6 +126,12 @@ class PostgresDialect(Dialect):
         )
 
 
+async def _keep_session(_connection: Any) -> None:
+    """Pool release without asyncpg's default `RESET ALL` round trip: the service keeps no
+    session state (settings are `SET LOCAL`, cursors live in transactions), and asyncpg still
+    rolls back an open transaction first."""
+
+
 class PostgresAdapter(Adapter):
     """Version checks and snapshots on the engine's pool (or a new connection without one)."""
 
@@ -143,7 +150,9 @@ class PostgresAdapter(Adapter):
         if self.engine.pool is not None:
             return  # someone else's pool (a test's), which stays theirs to close
         # No floor: asyncpg would log a traceback per failed refill while the server is down.
-        await self.engine.start_connection_pool(min_size=0, max_size=self.settings.db_pool_size)
+        await self.engine.start_connection_pool(
+            min_size=0, max_size=self.settings.db_pool_size, reset=_keep_session
+        )
         self._opened_pool = True
 
     async def close(self) -> None:
@@ -228,12 +237,10 @@ class PostgresAdapter(Adapter):
             return None
         return RULES.get(getattr(error, "constraint_name", None) or "")
 
-    async def _count(self, key_id: int, window: int) -> int:
-        async with self._connection() as connection, connection.transaction():
-            # One hot row per key and minute: not waiting for the WAL flush holds its lock
-            # for microseconds. A crash may forget the last counts, which only a limit reads.
-            await connection.execute("SET LOCAL synchronous_commit TO OFF")
-            return await connection.fetchval(COUNT_REQUEST, key_id, window)
+    async def _count(self, key_id: int, window: int) -> tuple[int, bool]:
+        async with self._connection() as connection:
+            row = await connection.fetchrow(COUNT_REQUEST, key_id, window)
+        return row["requests"], bool(row["active"])
 
     @staticmethod
     def is_unavailable(error: BaseException) -> bool:

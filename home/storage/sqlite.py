@@ -49,11 +49,13 @@ RULES = {
     "UNIQUE constraint failed: activity_period.member": Rule.ONE_RUNNING,
     "CHECK constraint failed: ends_after_start": Rule.ENDS_AFTER_START,
     "UNIQUE constraint failed: api_key.name": Rule.UNIQUE_KEY_NAME,
+    "FOREIGN KEY constraint failed": Rule.MEMBER_EXISTS,
 }
 COUNT_REQUEST = (
-    "INSERT INTO api_key_usage (key_id, window_start, requests) VALUES ({}, {}, 1) "
+    "INSERT INTO api_key_usage (key_id, window_start, requests) SELECT {}, {}, 1 "
+    "WHERE EXISTS (SELECT 1 FROM api_key WHERE id = {}) "
     "ON CONFLICT (key_id, window_start) DO UPDATE SET requests = requests + 1 "
-    "RETURNING requests"
+    "RETURNING requests, (SELECT active FROM api_key WHERE id = {}) AS active"
 )
 
 
@@ -284,9 +286,13 @@ class SQLiteAdapter(Adapter):
             return None
         return next((rule for text, rule in RULES.items() if text in str(error)), None)
 
-    async def _count(self, key_id: int, window: int) -> int:
-        rows = await self.engine.run_querystring(QueryString(COUNT_REQUEST, key_id, window))
-        return rows[0]["requests"]
+    async def _count(self, key_id: int, window: int) -> tuple[int, bool]:
+        rows = await self.engine.run_querystring(
+            QueryString(COUNT_REQUEST, key_id, window, key_id, key_id)
+        )
+        if not rows:  # the key is gone
+            return 0, False
+        return rows[0]["requests"], bool(rows[0]["active"])
 
     # --- outages ---------------------------------------------------------------------------
 

@@ -149,6 +149,30 @@ def test_end_before_start_is_refused_with_visible_message(page: Page, server: Se
     assert fetched_member(server, name)["activity"] == []
 
 
+def test_overlapping_period_is_refused_with_visible_message(page: Page, server: Server):
+    """Make sure a period overlapping another of the member's is refused with a message naming
+    it, and not stored."""
+    name = unique_name("OVERLAP")
+    create_member(page, server, name, "UTC")
+    add = AddPeriodPage(page, server.admin_url)
+    add.reset()
+    add.choose_member(name)
+    add.set_time("Start Time", START)
+    add.set_time("End Time", START + timedelta(hours=2))
+    assert add.submit().status == 201
+
+    add.reset()
+    add.choose_member(name)
+    add.set_time("Start Time", START + timedelta(hours=1))
+    add.set_time("End Time", START + timedelta(hours=3))
+    assert add.submit().status == 422
+    [message] = add.errors.texts()
+    assert message.startswith("start_time field - the period overlaps period ")
+    assert "(2021-03-04T09:15:00Z to 2021-03-04T11:15:00Z)" in message
+    expect(page.get_by_text("The form has errors")).to_be_visible()
+    assert len(fetched_member(server, name)["activity"]) == 1
+
+
 def test_deleting_a_member_asks_first_and_removes_their_periods(page: Page, server: Server):
     """Make sure deleting a member is confirmed first and takes their periods with them."""
     name = unique_name("DELETE")

@@ -129,3 +129,30 @@ async def test_sqlite_migration_gives_a_member_stored_as_none_a_uuid(tmp_path):
         assert uuid.UUID(member_id).version == 4
     finally:
         bind(previous)
+
+
+async def test_sessions_migration_stops_and_names_overlapping_periods(fresh):
+    """Rows that break the new rule are never changed: the migration names them and stops."""
+    back = await run_backwards(
+        app_name="home", migration_id="2026-12-01T13:32:51:415236", auto_agree=True
+    )
+    assert back.success, back.message
+    member = Member(real_name="OLD", tz="UTC")
+    await member.save()
+    for start, end in (("10:00", "12:00"), ("11:00", "13:00"), ("13:00", "14:00")):
+        await fresh.engine.run_ddl(
+            "INSERT INTO activity_period (member, start_time, end_time) VALUES "
+            f"('{member.id}', '2020-06-20 {start}:00+00:00', '2020-06-20 {end}:00+00:00')"
+        )
+    before = await _schema_text(fresh)
+    with pytest.raises(ValueError) as refused:
+        await run_forwards(app_name="home", migration_id="all", fake=False)
+    message = str(refused.value)
+    assert "periods must not overlap" in message
+    assert f"member {member.id} (OLD): period 1" in message
+    assert "overlaps period 2" in message and "period 3" not in message
+    assert "Nothing was changed" in message
+    assert await _schema_text(fresh) == before
+    assert len(await fresh.engine.run_ddl("SELECT id FROM activity_period")) == 3
+    await fresh.engine.run_ddl("UPDATE activity_period SET start_time = end_time WHERE id = 2")
+    await migrate()
