@@ -15,7 +15,9 @@ from home.api.errors import EXCEPTION_HANDLERS
 from home.api.fetch import FetchController
 from home.api.members import MembersController
 from home.api.openapi import document_edge_errors, fetch_styles_any_of
+from home.api.reports import ReportsController, ReportService
 from home.api.response import FetchService
+from home.dashboard.pages import DashboardController
 from home.server.health import HealthController
 from home.settings import Settings, get_settings
 from home.storage import Storage
@@ -33,11 +35,20 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             FetchController,
             MembersController,
+            ReportsController,
+            DashboardController,
             HealthController,
             admin_mount(build_admin(settings, storage), storage),
         ],
         lifespan=[storage.lifespan],
-        state=State({"settings": settings, "storage": storage, "fetch": FetchService(storage)}),
+        state=State(
+            {
+                "settings": settings,
+                "storage": storage,
+                "fetch": FetchService(storage),
+                "reports": ReportService(storage),
+            }
+        ),
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(
             title="Roster API",

@@ -301,6 +301,20 @@ def main() -> None:
             print(row("cached /fetch/ gzip", cached_gz, base_gz))
             print(f"  server peak RSS: {rss_start:.0f} MB at start, {rss_uncached:.0f} MB after "
                   f"uncached streams, {server.peak_rss_mb():.0f} MB after all cases")  # fmt: skip
+            report = "/api/reports/activity?group=day"
+            uncached = []
+            for number in range(3):
+                change_data(path, 950_000 + number)
+                _, total, body = get(server.port, report)
+                uncached.append(total * 1000)
+            cached = []
+            for _ in range(50):
+                _, total, _ = get(server.port, report)
+                cached.append(total * 1000)
+            print(f"  activity report by day over 30 days ({len(body):,} bytes): uncached "
+                  f"{statistics.median(uncached):.0f} ms (median of 3, a change before each), "
+                  f"cached {statistics.median(cached):.1f} ms (median of 50); server peak RSS "
+                  f"{server.peak_rss_mb():.0f} MB")  # fmt: skip
         finally:
             server.stop()
         print(

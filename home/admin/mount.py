@@ -48,10 +48,44 @@ async def guarded(admin: ASGIApp, scope: Scope, receive: Receive, send: Send) ->
             error = {"loc": ["body"], "msg": problem, "type": "value_error"}
             await send_json(send, 422, {"detail": [error]})
             return
+    if scope["type"] == "http" and scope.get("method") == "GET" and scope.get("path") == "/":
+        send = _with_return_script(send)
     await admin(scope, receive, send)
 
 
 WRITES = {"POST", "PATCH", "PUT"}
+# After its login, Piccolo Admin can only go to routes of its own app; this script sends the
+# `nextURL` of the dashboard's login (`#/dashboard/`) on to the dashboard itself.
+RETURN_SCRIPT = b'<script src="/dashboard/assets/return.js"></script>'
+
+
+def _with_return_script(send: Send) -> Send:
+    """`send` for the admin's page, with the dashboard's return script added before </body>."""
+    start: Message | None = None
+    chunks: list[bytes] = []
+
+    async def send_page(message: Message) -> None:
+        nonlocal start
+        if message["type"] == "http.response.start":
+            content_type = dict(message.get("headers", [])).get(b"content-type", b"")
+            if not content_type.startswith(b"text/html"):
+                await send(message)
+                return
+            start = message
+            return
+        if start is None:
+            await send(message)
+            return
+        chunks.append(message.get("body", b""))
+        if message.get("more_body", False):
+            return
+        body = b"".join(chunks).replace(b"</body>", RETURN_SCRIPT + b"</body>", 1)
+        headers = [(k, v) for k, v in start.get("headers", []) if k != b"content-length"]
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({**start, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return send_page
 
 
 async def _buffered(receive: Receive) -> tuple[bytes | None, Receive]:

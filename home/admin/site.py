@@ -151,5 +151,6 @@ def build_admin(config: Settings, storage: Storage):
         max_session_expiry=config.session_max_expiry,
         increase_expiry=min(config.session_expiry / 3, timedelta(minutes=20)),
         rate_limit_provider=login_limit(config),
+        sidebar_links={"Dashboard": "/dashboard/"},
         debug=False,
     )

@@ -13,6 +13,7 @@ import time
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, TooManyRequestsException
 from litestar.handlers.base import BaseRouteHandler
+from piccolo_api.session_auth.tables import SessionsBase
 
 from home.roster.api_keys import authenticate, note_use
 from home.storage import Storage
@@ -81,3 +82,46 @@ async def require_api_key(connection: ASGIConnection, _handler: BaseRouteHandler
             headers={"retry-after": str(retry_after)},
         )
     connection.state.caller = caller
+
+
+ADMIN_SESSION_COOKIE = "id"
+
+
+async def admin_user(connection: ASGIConnection) -> str | None:
+    """The username of the request's admin session (Piccolo Admin's cookie), or None."""
+    from home.admin.tables import AdminUser
+
+    token = connection.cookies.get(ADMIN_SESSION_COOKIE)
+    if not token:
+        return None
+    user_id = await SessionsBase.get_user_id(token)
+    if user_id is None:
+        return None
+    user = (
+        await AdminUser.select(AdminUser.username)
+        .where(AdminUser.id == user_id, AdminUser.admin.eq(True), AdminUser.active.eq(True))
+        .first()
+    )
+    return None if user is None else user["username"]
+
+
+async def require_reader(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    """Litestar guard for the reports: the same rule as /fetch/ (public unless FETCH_TOKEN is
+    set), and API keys and an admin session (the dashboard's) are accepted too."""
+    expected = connection.app.state.settings.fetch_token
+    if expected is None:
+        return
+    given = _bearer(connection)
+    if given is not None:
+        if hmac.compare_digest(given.encode(), expected.encode()):
+            return
+        if given.startswith("rk_"):
+            await require_api_key(connection, handler)
+            return
+    if await admin_user(connection) is not None:
+        return
+    raise NotAuthorizedException(
+        detail="the reports need a token: send 'Authorization: Bearer <FETCH_TOKEN or API key>',"
+        " or log in to the admin",
+        headers=CHALLENGE,
+    )

@@ -6,9 +6,11 @@ import asyncio
 import sys
 
 from home.roster.demo import (
+    MAX_DAYS,
     MAX_MEMBERS,
     MAX_PERIODS,
     PopulateError,
+    check_days,
     parse_count,
     populate_roster,
 )
@@ -18,23 +20,29 @@ from home.storage import Storage
 PROGRESS_FROM = 10_000
 
 
-async def populate(count: str, periods: str = "3", seed: str = "") -> None:
-    """Create COUNT demo members, each with --periods activity periods, in one transaction.
+async def populate(count: str, periods: str = "3", seed: str = "", days: str = "30") -> None:
+    """Create COUNT demo members, each with --periods sessions over the past --days, in one
+    transaction. Sessions are in each member's own zone, mostly on working days, starting in
+    the morning or the afternoon, 15 minutes to 9 hours long, never overlapping.
 
     :param count:
         How many members to create, from 1 to 1,000,000.
     :param periods:
-        Activity periods per member, from 0 to 100 (default 3).
+        Sessions per member, from 0 to 100 (default 3).
     :param seed:
         A whole number that makes the run reproducible (same names, zones and times that day).
+    :param days:
+        How many past days the sessions spread over, from 2 to 366 (default 30).
 
     """
-    for flag, value in (("--periods", periods), ("--seed", seed)):
+    for flag, value in (("--periods", periods), ("--seed", seed), ("--days", days)):
         if value is True:  # the CLI passes a bare `--seed` (or `--seed 42`) as True
             raise SystemExit(f"populate: {flag} needs its value after '=', e.g. {flag}=42")
     try:
         count_value = parse_count(count, name="count", low=1, high=MAX_MEMBERS)
         periods_value = parse_count(periods, name="--periods", low=0, high=MAX_PERIODS)
+        days_value = parse_count(days, name="--days", low=2, high=MAX_DAYS)
+        check_days(periods_value, days_value)
         seed_value = (
             None if seed in ("", None) else parse_count(seed, name="--seed", low=0, high=2**63)
         )
@@ -51,6 +59,7 @@ async def populate(count: str, periods: str = "3", seed: str = "") -> None:
             periods_value,
             seed_value,
             progress=show_progress if count_value >= PROGRESS_FROM else None,
+            days=days_value,
         )
     except (asyncio.CancelledError, KeyboardInterrupt):
         # The transaction was rolled back on the way out: nothing of this run was kept.

@@ -1,4 +1,4 @@
-"""Demo data: random members, each with non-overlapping periods in the past 30 days.
+"""Demo data: random members, each with sessions the way people log in, in the past days.
 
 Rows are generated in batches and written by the storage adapter's batch writer through the
 transaction's own connection, so memory stays bounded by one batch and 100,000 members take
@@ -16,7 +16,8 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from home.roster.tables import Member
 from home.roster.validation import known_zones
@@ -25,7 +26,8 @@ from home.storage.base import MemberRow, SpanRow
 
 MAX_MEMBERS = 1_000_000
 MAX_PERIODS = 100
-WINDOW = timedelta(days=30)
+DEFAULT_DAYS = 30
+MAX_DAYS = 366
 BATCH_MEMBERS = 5_000
 
 
@@ -66,6 +68,46 @@ def _window_end(seed: int | None, now: datetime | None) -> datetime:
 
 
 _VARIANT = "89ab"
+# When people log in, in their own zone: a morning or an afternoon start, 15 minutes to 9 hours.
+MORNING = (7 * 3600, 11 * 3600)
+AFTERNOON = (13 * 3600, 17 * 3600)
+SHORTEST, LONGEST, USUAL = 15 * 60, 9 * 3600, 5 * 3600
+WEEKEND_SHARE = 0.1
+
+
+class _LocalDays:
+    """UTC epoch of each window day's local midnight, per zone (the offset at local noon, so
+    a day with a daylight-saving change at night is right from the morning on)."""
+
+    def __init__(self, days: list[date]):
+        self.days = days
+        self._bases: dict[str, list[int]] = {}
+
+    def bases(self, zone: str) -> list[int]:
+        found = self._bases.get(zone)
+        if found is None:
+            tz = ZoneInfo(zone)
+            found = self._bases[zone] = [
+                int(datetime(day.year, day.month, day.day, 12, tzinfo=tz).timestamp()) - 43_200
+                for day in self.days
+            ]
+        return found
+
+
+def window_days(end: datetime, days: int) -> list[date]:
+    """The calendar days sessions fall on: from `days` before `end` to two days before it, so
+    that the latest session (an afternoon start of 9 hours, anywhere on Earth) has ended."""
+    last = end.date() - timedelta(days=2)
+    return [last - timedelta(days=offset) for offset in range(days - 2, -1, -1)]
+
+
+def check_days(periods: int, days: int) -> None:
+    """Refuse a run that cannot fit `periods` sessions a member into `days` days."""
+    if periods > 2 * (days - 1):
+        raise PopulateError(
+            f"{periods} periods a member do not fit into {days} days (at most two a day): "
+            f"use --days={periods // 2 + 1} or more, or fewer --periods"
+        )
 
 
 def generate_batches(
@@ -74,20 +116,32 @@ def generate_batches(
     seed: int | None,
     now: datetime | None = None,
     batch: int = BATCH_MEMBERS,
+    days: int = DEFAULT_DAYS,
 ) -> Iterator[tuple[list[MemberRow], list[SpanRow]]]:
     """Member rows `(id, real_name, tz)` and period rows `(member, start, end)` in whole
-    Unix seconds, batch by batch, so memory holds one batch however many are asked for."""
+    Unix seconds, batch by batch, so memory holds one batch however many are asked for.
+
+    Each member logs in `periods` times over the past `days` days, the way people do: in
+    their own zone, mostly on working days, starting in the morning or the afternoon, for 15
+    minutes to 9 hours. Each session has a slot of its own (a day, or half a day when there
+    are more sessions than days), so they never overlap.
+    """
+    check_days(periods, days)
     rng = random.Random(seed)
     zones = sorted(known_zones())
     letters = string.ascii_uppercase
-    window_end = int(_window_end(seed, now).timestamp())
-    window = int(WINDOW.total_seconds())
-    slot_seconds = window // periods if periods else window
-    slot_starts = [window_end - window + slot_seconds * index for index in range(periods)]
-    # Leave at least a minute on each side so periods in neighbouring slots never touch.
-    offsets = max(0, slot_seconds // 2 - 60) + 1
-    lengths = max(60, slot_seconds // 2 - 60) - 60 + 1
-    uniform, choices, bits = rng.random, rng.choices, rng.getrandbits
+    calendar = window_days(_window_end(seed, now), days)
+    local = _LocalDays(calendar)
+    halves = periods > len(calendar)
+    # Slots in time order: days, or (day, half) pairs when two sessions share a day.
+    units = [
+        (index, half) for index in range(len(calendar)) for half in ((0, 1) if halves else (None,))
+    ]
+    per_slot = len(units) / periods if periods else 0
+    slots = [units[int(n * per_slot) : int((n + 1) * per_slot)] for n in range(periods)]
+    weekday = [day.weekday() < 5 for day in calendar]
+    slot_workdays = [[unit for unit in slot if weekday[unit[0]]] or slot for slot in slots]
+    uniform, choices, bits, triangular = rng.random, rng.choices, rng.getrandbits, rng.triangular
     zone_count = len(zones)
     for batch_start in range(0, count, batch):
         members: list[MemberRow] = []
@@ -99,19 +153,33 @@ def generate_batches(
                 f"{_VARIANT[int(digits[16], 16) & 3]}{digits[17:20]}-{digits[20:]}"
             )
             name = "".join(choices(letters, k=10))
-            members.append((member_id, name, zones[int(uniform() * zone_count)]))
-            for slot_start in slot_starts:
-                start = slot_start + int(uniform() * offsets)
-                spans.append((member_id, start, start + 60 + int(uniform() * lengths)))
+            zone = zones[int(uniform() * zone_count)]
+            members.append((member_id, name, zone))
+            bases = local.bases(zone)
+            for slot, workdays in zip(slots, slot_workdays, strict=True):
+                pool = slot if uniform() < WEEKEND_SHARE else workdays
+                day, half = pool[int(uniform() * len(pool))]
+                if half is None:
+                    half = 0 if uniform() < 0.5 else 1
+                low, high = AFTERNOON if half else MORNING
+                begin = low + int(uniform() * (high - low))
+                longest = LONGEST if not halves or half else AFTERNOON[0] - begin - 300
+                length = int(triangular(SHORTEST, max(SHORTEST, longest), min(USUAL, longest)))
+                start = bases[day] + begin
+                spans.append((member_id, start, start + length))
         yield members, spans
 
 
 def generate(
-    count: int, periods: int, seed: int | None, now: datetime | None = None
+    count: int,
+    periods: int,
+    seed: int | None,
+    now: datetime | None = None,
+    days: int = DEFAULT_DAYS,
 ) -> list[tuple[Member, list[tuple[datetime, datetime]]]]:
     """The members and periods a run would write, without touching the database."""
     out = []
-    for members, spans in generate_batches(count, periods, seed, now):
+    for members, spans in generate_batches(count, periods, seed, now, days=days):
         by_member: dict[str, list[tuple[datetime, datetime]]] = {row[0]: [] for row in members}
         for member_id, start, end in spans:
             by_member[member_id].append(
@@ -134,6 +202,7 @@ async def populate_roster(
     seed: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     actor: str = "cli",
+    days: int = DEFAULT_DAYS,
 ) -> PopulateResult:
     """Write `count` members with `periods` each in one transaction: all or nothing.
 
@@ -141,16 +210,18 @@ async def populate_roster(
     """
     count = parse_count(count, name="count", low=1, high=MAX_MEMBERS)
     periods = parse_count(periods, name="periods", low=0, high=MAX_PERIODS)
+    days = parse_count(days, name="days", low=2, high=MAX_DAYS)
+    check_days(periods, days)
     started = time.perf_counter()
     written = 0
-    summary = json.dumps({"members": count, "periods": count * periods, "seed": seed})
+    summary = json.dumps({"members": count, "periods": count * periods, "days": days, "seed": seed})
     async with adapter.audited(actor) as transaction:
         writer = adapter.batch_writer(transaction.connection)
         await writer.start()
         pending: asyncio.Future[None] | None = None
         try:
             # Generate the next batch while the database writes the previous one.
-            for members, spans in generate_batches(count, periods, seed):
+            for members, spans in generate_batches(count, periods, seed, days=days):
                 if pending is not None:
                     await pending
                     written += BATCH_MEMBERS

@@ -77,6 +77,22 @@ class Params:
         return self._placeholder(len(self.values), cast)
 
 
+@dataclass(frozen=True)
+class TimeScale:
+    """How a dialect's `instant` numbers relate to Unix seconds."""
+
+    seconds_per_unit: float
+    unit_at_epoch: float
+
+    def number(self, seconds: float) -> float:
+        """Unix seconds as this scale's number."""
+        return seconds / self.seconds_per_unit + self.unit_at_epoch
+
+    def seconds(self, number: float) -> float:
+        """This scale's number as Unix seconds."""
+        return (number - self.unit_at_epoch) * self.seconds_per_unit
+
+
 class Dialect(ABC):
     """The pieces of SQL that differ between the engines."""
 
@@ -103,6 +119,12 @@ class Dialect(ABC):
     @abstractmethod
     def id_text(self, column: str) -> str:
         """A uuid column as text, e.g. `a23a4474-32f5-42fe-8f82-ab495500ecf9`."""
+
+    @abstractmethod
+    def instant(self, column: str) -> str:
+        """A stored time as a number of `TimeScale` units (cheapest for the engine to compute)."""
+
+    scale: TimeScale
 
     @abstractmethod
     def periods_join(self, member_id: str, conditions: str) -> str:
@@ -182,6 +204,12 @@ class Adapter(ABC):
     @abstractmethod
     def snapshot(self, sql: str, params: Any) -> AbstractAsyncContextManager[Snapshot]:
         """Rows of `sql` and the data version, read in one read transaction."""
+
+    @abstractmethod
+    async def read_all(
+        self, statements: list[tuple[str, Any]]
+    ) -> tuple[DataVersion, list[list[Any]]]:
+        """Every row of each statement and the data version, all read in one snapshot."""
 
     @abstractmethod
     def write_transaction(self) -> Any:

@@ -31,6 +31,7 @@ from home.storage.base import (
     Snapshot,
     SpanRow,
     StoredTimes,
+    TimeScale,
 )
 
 # The database is down, restarting, unreachable or too slow: the request may succeed later.
@@ -116,6 +117,11 @@ class PostgresDialect(Dialect):
 
     def id_text(self, column: str) -> str:
         return f"{column}::text"
+
+    scale = TimeScale(seconds_per_unit=1.0, unit_at_epoch=0.0)
+
+    def instant(self, column: str) -> str:
+        return f"extract(epoch FROM {column})::float8"
 
     def periods_join(self, member_id: str, conditions: str) -> str:
         # LATERAL with OFFSET 0 (not flattened into a hash join) keeps PostgreSQL on the
@@ -219,6 +225,18 @@ class PostgresAdapter(Adapter):
                 yield Snapshot(DataVersion(row["epoch"], row["version"]), fetch)
             finally:
                 await transaction.rollback()
+
+    async def read_all(
+        self, statements: list[tuple[str, Any]]
+    ) -> tuple[DataVersion, list[list[Any]]]:
+        """Every row of each statement and the version, in one repeatable-read transaction."""
+        async with (
+            self._connection() as connection,
+            connection.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            row = await connection.fetchrow(VERSION_SQL)
+            results = [await connection.fetch(sql, *params) for sql, params in statements]
+        return DataVersion(row["epoch"], row["version"]), results
 
     def write_transaction(self) -> Any:
         return self.engine.transaction()

@@ -37,6 +37,7 @@ from home.storage.base import (
     Snapshot,
     SpanRow,
     StoredTimes,
+    TimeScale,
 )
 from home.storage.sqlite_engine import SQLITE_BUSY_TIMEOUT
 
@@ -161,6 +162,13 @@ class SQLiteDialect(Dialect):
     def id_text(self, column: str) -> str:
         return column  # stored as text already
 
+    # Julian days: julianday() reads any UTC offset, and arithmetic on it in SQL would cost
+    # more than the call itself.
+    scale = TimeScale(seconds_per_unit=86_400.0, unit_at_epoch=2_440_587.5)
+
+    def instant(self, column: str) -> str:
+        return f"julianday({column})"
+
     def periods_join(self, member_id: str, conditions: str) -> str:
         return f"LEFT JOIN activity_period AS p ON p.member = {member_id}{conditions}"
 
@@ -250,6 +258,22 @@ class SQLiteAdapter(Adapter):
             yield Snapshot(version, lambda size: asyncio.to_thread(cursor.fetchmany, size))
         finally:
             self._give_back(connection)
+
+    def _read_all(self, statements: list[tuple[str, Any]]) -> tuple[DataVersion, list[list[Any]]]:
+        connection = self._take()
+        try:
+            connection.execute("BEGIN")
+            epoch, number = connection.execute(VERSION_SQL).fetchone()
+            results = [connection.execute(sql, params).fetchall() for sql, params in statements]
+        finally:
+            self._give_back(connection)
+        return DataVersion(epoch, number), results
+
+    async def read_all(
+        self, statements: list[tuple[str, Any]]
+    ) -> tuple[DataVersion, list[list[Any]]]:
+        """Every row of each statement and the version, in one transaction (a worker thread)."""
+        return await asyncio.to_thread(self._read_all, statements)
 
     async def open(self) -> None:
         """Nothing to open: connections are made on first use."""

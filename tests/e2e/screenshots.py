@@ -1,10 +1,12 @@
-"""Refresh the admin screenshots in docs/ (`make screenshots`): a real server, seeded demo data."""
+"""Refresh the screenshots in docs/ (`make screenshots`): the admin and the dashboard, from a real
+server with seeded demo data."""
 
 from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime, timedelta
 
+import httpx
 from playwright.sync_api import expect, sync_playwright
 
 from tests.e2e.harness import CHROMIUM_ARGS, find_chromium, live_server
@@ -24,7 +26,7 @@ def main() -> int:
         return 1
     DOCS.mkdir(exist_ok=True)
     with live_server() as server, sync_playwright() as playwright:
-        server.piccolo("home", "populate", "12", "--periods=4", f"--seed={SEED}")
+        server.piccolo("home", "populate", "60", "--periods=12", f"--seed={SEED}")
         browser = playwright.chromium.launch(
             executable_path=chromium, headless=True, args=CHROMIUM_ARGS
         )
@@ -61,13 +63,35 @@ def main() -> int:
         add.submit()
         expect(add.errors.box).to_be_visible()
         _shoot(page, "admin-period-refused.png")
+
+        # A few members logged in right now, as a client system would record it.
+        key = server.piccolo("home", "new_api_key", "screenshots").strip().splitlines()[-1]
+        for listed in server.fetch()["members"][:4]:
+            httpx.post(
+                f"{server.url}/api/members/{listed['id']}/sessions/start",
+                headers={"authorization": f"Bearer {key}"},
+                json={},
+                timeout=30,
+            ).raise_for_status()
+        for name, viewport in (
+            ("dashboard.png", {"width": 1280, "height": 720}),
+            ("dashboard-phone.png", {"width": 390, "height": 844}),
+        ):
+            sized = browser.new_context(
+                viewport=viewport, storage_state=context.storage_state(), timezone_id="UTC"
+            )
+            dashboard = sized.new_page()
+            dashboard.goto(f"{server.url}/dashboard/")
+            expect(dashboard.locator("body")).to_have_attribute("data-loaded", "30:member")
+            _shoot(dashboard, name, full_page=True)
+            sized.close()
         browser.close()
     return 0
 
 
-def _shoot(page, name: str) -> None:
+def _shoot(page, name: str, full_page: bool = False) -> None:
     path = DOCS / name
-    page.screenshot(path=str(path))
+    page.screenshot(path=str(path), full_page=full_page)
     print(f"wrote {path.relative_to(PROJECT_DIR)}")
 
 

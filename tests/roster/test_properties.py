@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 import string
 from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from home.roster.demo import WINDOW, generate
+from home.roster.demo import AFTERNOON, MORNING, generate
 from home.roster.timefmt import MONTHS, format_seed
 from home.roster.validation import check_period, check_real_name, check_tz
 
@@ -72,12 +73,13 @@ nows = st.datetimes(
 @settings(max_examples=60, deadline=None)
 @given(
     count=st.integers(min_value=0, max_value=30),
-    periods=st.integers(min_value=0, max_value=100),
+    periods=st.integers(min_value=0, max_value=58),
+    days=st.integers(min_value=30, max_value=60),
     seed=st.none() | st.integers(min_value=0, max_value=2**63),
     now=nows,
 )
-def test_generated_roster_is_valid_and_never_overlaps(count, periods, seed, now):
-    rows = generate(count, periods, seed, now=now)
+def test_generated_sessions_look_like_logins_and_never_overlap(count, periods, days, seed, now):
+    rows = generate(count, periods, seed, now=now, days=days)
     assert len(rows) == count
     assert len({member.id for member, _ in rows}) == count
     window_end = now.replace(hour=0, minute=0, second=0, microsecond=0) if seed is not None else now
@@ -87,13 +89,30 @@ def test_generated_roster_is_valid_and_never_overlaps(count, periods, seed, now)
         check_tz(member.tz)
         assert len(member.real_name) == 10 and set(member.real_name) <= set(string.ascii_uppercase)
         assert len(spans) == periods
+        zone = ZoneInfo(member.tz)
         for start, end in spans:
             check_period(start, end)
-            assert end - start >= timedelta(minutes=1)
-            assert window_end - WINDOW <= start and end <= window_end
-            assert start.tzinfo is not None
+            assert timedelta(minutes=15) <= end - start <= timedelta(hours=9)
+            assert window_end - timedelta(days=days + 1) <= start and end <= window_end
+            local = start.astimezone(zone)
+            seconds = local.hour * 3600 + local.minute * 60 + local.second
+            # A morning or an afternoon start in the member's own zone (an hour's leeway for a
+            # daylight-saving change that day).
+            assert any(low - 3600 <= seconds <= high + 3600 for low, high in (MORNING, AFTERNOON))
         for (_, previous_end), (next_start, _) in zip(spans, spans[1:], strict=False):
-            assert previous_end < next_start
+            assert previous_end <= next_start
+
+
+def test_sessions_fall_mostly_on_working_days_in_the_members_zone():
+    now = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
+    rows = generate(400, 5, seed=9, now=now)
+    starts = [
+        (start.astimezone(ZoneInfo(member.tz))) for member, spans in rows for start, _ in spans
+    ]
+    workdays = sum(local.weekday() < 5 for local in starts)
+    assert workdays / len(starts) > 0.85
+    mornings = sum(local.hour < 12 for local in starts)
+    assert 0.35 < mornings / len(starts) < 0.65
 
 
 @settings(max_examples=30, deadline=None)

@@ -91,7 +91,7 @@ async def test_demo_data_is_one_entry_for_the_whole_run(adapter):
     await populate_roster(adapter, 120, periods=2, seed=1, actor="admin demo")
     [bulk] = (await entries())[before:]
     assert (bulk["actor"], bulk["action"]) == ("admin demo", "bulk insert")
-    assert bulk["after"] == {"members": 120, "periods": 240, "seed": 1}
+    assert bulk["after"] == {"members": 120, "periods": 240, "days": 30, "seed": 1}
     # The per-row triggers are back for the next writer.
     await make_member()
     assert (await entries())[-1]["action"] == "insert"

@@ -1,0 +1,391 @@
+"""`/api/reports/*`: what the data means, for the dashboard and for anyone with read access.
+
+Every report is computed from one snapshot and kept per data version (with an ETag and gzip,
+like /fetch/); a report that counts running sessions up to now is kept for the minute.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, get
+from litestar.enums import MediaType
+from litestar.exceptions import ClientException
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import QueryParameter
+from litestar.response import Stream
+
+from home.api.auth import require_reader
+from home.api.cache import BodyCache
+from home.api.query import FetchQueryError, parse_time
+from home.api.response import accepts_gzip
+from home.api.schemas import ErrorResponse
+from home.roster import reports
+from home.roster.validation import check_tz
+from home.storage import DataVersion, Storage
+from home.storage import report_query as sql
+
+DEFAULT_DAYS = 30
+MAX_DAYS = 366
+MAX_TOP = 1_000
+CSV_HEADER = b"member_id,real_name,tz,bucket,seconds\r\n"
+CSV_CHUNK_MEMBERS = 1_000
+_encode = msgspec.json.Encoder().encode
+
+
+class BucketedMember(msgspec.Struct):
+    """One member's seconds active per bucket."""
+
+    id: str
+    real_name: str
+    tz: str
+    total_seconds: int
+    buckets: dict[str, int]
+
+
+class ActivityReport(msgspec.Struct):
+    """Seconds active per day (`2026-11-27`) or ISO week (`2026-W48`), per member and in all."""
+
+    ok: bool
+    since: str
+    until: str
+    group: str
+    tz: str
+    members: list[BucketedMember]
+    totals: dict[str, int]
+
+
+class ActiveMember(msgspec.Struct):
+    """A member whose session runs now."""
+
+    id: str
+    real_name: str
+    tz: str
+    active_since: str
+
+
+class ActiveReport(msgspec.Struct):
+    """Members with a running session, the longest running first."""
+
+    ok: bool
+    now: str
+    members: list[ActiveMember]
+
+
+class ZoneCount(msgspec.Struct):
+    """How many members live in a time zone."""
+
+    tz: str
+    members: int
+
+
+class ZonesReport(msgspec.Struct):
+    """Members per time zone, the most first."""
+
+    ok: bool
+    zones: list[ZoneCount]
+
+
+class LengthBin(msgspec.Struct):
+    """Sessions whose length falls in one bin."""
+
+    label: str
+    from_seconds: int
+    sessions: int
+
+
+class SessionsReport(msgspec.Struct):
+    """How long finished sessions that started in the window lasted."""
+
+    ok: bool
+    since: str
+    until: str
+    bins: list[LengthBin]
+
+
+class ReportService:
+    """Reports kept per data version, answered with an ETag, 304 and gzip."""
+
+    def __init__(self, storage: Storage, cache: BodyCache | None = None):
+        self.storage = storage
+        self.cache = BodyCache() if cache is None else cache
+
+    async def answer(
+        self,
+        request: Request[Any, Any, Any],
+        key: str,
+        compute: Callable[[DataVersion, list[list[Any]]], bytes],
+        statements: list[tuple[str, Any]],
+    ) -> Response[Any]:
+        """The report `key` names: from the cache, or `compute`d from `statements` read in one
+        snapshot."""
+        adapter = self.storage.adapter()
+        version = await adapter.current_version()
+        tag = hashlib.blake2b(key.encode(), digest_size=6).hexdigest()
+        etag = f'"{version.token}.{tag}"'
+        gzipped = accepts_gzip(request.headers.get("accept-encoding"))
+        headers = {"ETag": etag, "Vary": "Accept-Encoding", "Cache-Control": "no-cache"}
+        if _matches(request.headers.get("if-none-match"), etag):
+            return Response(content=b"", status_code=304, headers=headers)
+        entry = self.cache.get(version, tag)
+        if entry is None:
+            read_version, rows = await adapter.read_all(statements)
+            self.cache.put(read_version, tag, compute(read_version, rows))
+            entry = self.cache.get(read_version, tag)
+            if entry is None:  # a newer version arrived meanwhile, or too large to keep
+                body = compute(read_version, rows)
+                return Response(content=body, media_type=MediaType.JSON, headers=headers)
+            version = read_version
+            headers["ETag"] = f'"{version.token}.{tag}"'
+        if gzipped:
+            headers["Content-Encoding"] = "gzip"
+            headers["ETag"] = headers["ETag"][:-1] + '.gz"'
+            body = await self.cache.gzipped(version, tag, entry)
+        else:
+            body = entry.body
+        media = MediaType.TEXT if key.startswith("csv") else MediaType.JSON
+        return Response(content=body, media_type=media, headers=headers)
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    tags = {candidate.strip().removeprefix("W/") for candidate in if_none_match.split(",")}
+    return "*" in tags or etag in tags or etag[:-1] + '.gz"' in tags
+
+
+def _window(since: str | None, until: str | None, now: float) -> tuple[float, float]:
+    try:
+        end = parse_time(until, "until").timestamp() if until is not None else now
+        start = parse_time(since, "since").timestamp() if since is not None else None
+    except FetchQueryError as error:
+        raise ClientException(detail=str(error)) from None
+    start = end - DEFAULT_DAYS * 86_400 if start is None else start
+    if start >= end:
+        raise ClientException(
+            detail=f"since ({reports.utc_text(start)}) is not before until "
+            f"({reports.utc_text(end)}); swap them or widen the window"
+        )
+    if end - start > MAX_DAYS * 86_400:
+        raise ClientException(
+            detail=f"the window is {(end - start) / 86_400:.0f} days long; the limit is "
+            f"{MAX_DAYS} days: narrow since and until"
+        )
+    return start, end
+
+
+def _now() -> float:
+    """Now, to the minute: a report that counts running sessions is kept for a minute."""
+    return float(int(time.time()) // 60 * 60)
+
+
+def _zone(tz: str) -> str:
+    if tz in ("member", "UTC"):
+        return tz
+    try:
+        return check_tz(tz)
+    except ValueError as error:
+        raise ClientException(detail=f"{error}, or use tz=member or tz=UTC") from None
+
+
+async def _csv(body: bytes) -> AsyncIterator[bytes]:
+    view = memoryview(body)
+    for offset in range(0, len(body), 256 * 1024):
+        yield bytes(view[offset : offset + 256 * 1024])
+
+
+def _csv_rows(report: reports.Activity) -> bytes:
+    out = [CSV_HEADER]
+    for member in report.members:
+        name = member.real_name
+        if any(character in name for character in ',"\r\n'):
+            name = '"' + name.replace('"', '""') + '"'
+        prefix = f"{member.id},{name},{member.tz},"
+        out.extend(f"{prefix}{key},{value}\r\n".encode() for key, value in member.buckets.items())
+    return b"".join(out)
+
+
+ERRORS = {
+    400: ResponseSpec(ErrorResponse, description="A parameter is invalid", generate_examples=False),
+    401: ResponseSpec(ErrorResponse, description="A token is needed", generate_examples=False),
+    503: ResponseSpec(ErrorResponse, description="The database did not answer"),
+}
+Since = Annotated[
+    str | None,
+    QueryParameter(
+        description="ISO 8601 time (UTC without an offset); default: 30 days before until"
+    ),
+]
+Until = Annotated[str | None, QueryParameter(description="ISO 8601 time; default: now")]
+
+
+class ReportsController(Controller):
+    """Reports over the roster."""
+
+    path = "/api/reports"
+    tags = ["reports"]
+    guards = [require_reader]
+
+    @get("/activity", summary="Seconds active per day or week", responses=ERRORS)
+    async def activity(
+        self,
+        request: Request[Any, Any, Any],
+        since: Since = None,
+        until: Until = None,
+        group: Annotated[
+            str, QueryParameter(description="`day` (default) or `week` (ISO weeks)")
+        ] = "day",
+        tz: Annotated[
+            str,
+            QueryParameter(
+                description="Whose calendar: `member` (each member's own, the default), "
+                "`UTC`, or an IANA zone"
+            ),
+        ] = "member",
+        format: Annotated[str, QueryParameter(description="`json` (default) or `csv`")] = "json",
+        top: Annotated[
+            int | None,
+            QueryParameter(description="Only the N most active members (1 to 1,000)"),
+        ] = None,
+    ) -> ActivityReport:
+        """Each member's seconds per bucket and the totals per bucket, inside the window. A
+        period crossing midnight is split between its days; a running session counts up to
+        now. CSV (`format=csv` or `Accept: text/csv`): `member_id,real_name,tz,bucket,seconds`."""
+        now = _now()
+        start, end = _window(since, until, now)
+        if group not in reports.GROUPS:
+            raise ClientException(detail=f"group must be day or week, not {group!r}")
+        zone = _zone(tz)
+        if format not in ("json", "csv"):
+            raise ClientException(detail=f"format must be json or csv, not {format!r}")
+        if "text/csv" in request.headers.get("accept", ""):
+            format = "csv"
+        if top is not None and not 1 <= top <= MAX_TOP:
+            raise ClientException(detail=f"top must be from 1 to {MAX_TOP:,}, not {top}")
+        service: ReportService = request.app.state.reports
+        adapter = service.storage.adapter()
+        counted_to = min(end, now)
+
+        def compute(_version: DataVersion, rows: list[list[Any]]) -> bytes:
+            members, periods = rows
+            report = reports.activity(
+                members,
+                periods,
+                since=start,
+                until=end,
+                now=now,
+                group=group,
+                tz=zone,
+                scale=adapter.dialect.scale,
+            )
+            if format == "csv":
+                return _csv_rows(report)
+            listed = report.members if top is None else reports.most_active(report, top)
+            return _encode(
+                ActivityReport(
+                    ok=True,
+                    since=reports.utc_text(start),
+                    until=reports.utc_text(end),
+                    group=group,
+                    tz=zone,
+                    members=[
+                        BucketedMember(m.id, m.real_name, m.tz, m.total_seconds, m.buckets)
+                        for m in listed
+                    ],
+                    totals=report.totals,
+                )
+            )
+
+        key = f"{format} activity {start} {end} {counted_to} {group} {zone} {top}"
+        response = await service.answer(
+            request,
+            key,
+            compute,
+            [sql.members(adapter.dialect), sql.periods(adapter.dialect, start, end)],
+        )
+        if format == "csv" and response.status_code != 304:
+            headers = {k: v for k, v in response.headers.items() if k.lower() != "content-type"}
+            headers["Content-Disposition"] = 'attachment; filename="activity.csv"'
+            # Set here: the route's own media type (JSON) would win over the Stream's.
+            headers["Content-Type"] = "text/csv; charset=utf-8"
+            return Stream(  # type: ignore[return-value]
+                _csv(response.content),
+                media_type="text/csv; charset=utf-8",
+                headers=headers,
+            )
+        return response  # type: ignore[return-value]
+
+    @get("/active", summary="Members with a running session now", responses=ERRORS)
+    async def active(self, request: Request[Any, Any, Any]) -> ActiveReport:
+        """Who is on right now, with the start of their session, the longest running first."""
+        service: ReportService = request.app.state.reports
+        adapter = service.storage.adapter()
+        now = _now()
+
+        def compute(_version: DataVersion, rows: list[list[Any]]) -> bytes:
+            return _encode(
+                ActiveReport(
+                    ok=True,
+                    now=reports.utc_text(now),
+                    members=[
+                        ActiveMember(
+                            row[0],
+                            row[1],
+                            row[2],
+                            reports.utc_text(adapter.dialect.scale.seconds(row[3])),
+                        )
+                        for row in rows[0]
+                    ],
+                )
+            )
+
+        return await service.answer(  # type: ignore[return-value]
+            request, f"active {now}", compute, [sql.running(adapter.dialect)]
+        )
+
+    @get("/zones", summary="Members per time zone", responses=ERRORS)
+    async def zones(self, request: Request[Any, Any, Any]) -> ZonesReport:
+        """How many members live in each time zone, the most first."""
+        service: ReportService = request.app.state.reports
+        adapter = service.storage.adapter()
+
+        def compute(_version: DataVersion, rows: list[list[Any]]) -> bytes:
+            return _encode(
+                ZonesReport(ok=True, zones=[ZoneCount(row[0], row[1]) for row in rows[0]])
+            )
+
+        return await service.answer(  # type: ignore[return-value]
+            request, "zones", compute, [sql.zones(adapter.dialect)]
+        )
+
+    @get("/sessions", summary="How long sessions last", responses=ERRORS)
+    async def sessions(
+        self, request: Request[Any, Any, Any], since: Since = None, until: Until = None
+    ) -> SessionsReport:
+        """A histogram of the lengths of finished sessions that started inside the window."""
+        now = _now()
+        start, end = _window(since, until, now)
+        service: ReportService = request.app.state.reports
+        adapter = service.storage.adapter()
+
+        def compute(_version: DataVersion, rows: list[list[Any]]) -> bytes:
+            bins = reports.session_lengths(rows[0], start, end, adapter.dialect.scale)
+            return _encode(
+                SessionsReport(
+                    ok=True,
+                    since=reports.utc_text(start),
+                    until=reports.utc_text(end),
+                    bins=[LengthBin(label, low, count) for label, low, count in bins],
+                )
+            )
+
+        return await service.answer(  # type: ignore[return-value]
+            request,
+            f"sessions {start} {end}",
+            compute,
+            [sql.periods(adapter.dialect, start, end)],
+        )

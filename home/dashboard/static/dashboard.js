@@ -1,0 +1,106 @@
+// The dashboard: every number comes from the reports API (/api/reports/*), drawn with Plotly.
+"use strict";
+
+const CONFIG = { responsive: true, displayModeBar: false };
+const LAYOUT = { margin: { t: 10, r: 10, b: 60, l: 50 }, bargap: 0.15 };
+
+async function report(path, params) {
+  const query = new URLSearchParams(params || {});
+  const response = await fetch(`/api/reports/${path}?${query}`, { credentials: "same-origin" });
+  const body = await response.json();
+  if (!response.ok) {
+    throw new Error(body.error || `HTTP ${response.status}`);
+  }
+  return body;
+}
+
+function hours(seconds) {
+  return Math.round(seconds / 36) / 100;
+}
+
+function draw(id, traces, layout, empty) {
+  const element = document.getElementById(id);
+  const points = traces.reduce((n, trace) => n + trace.x.length, 0);
+  const shown = Object.assign({}, LAYOUT, layout || {});
+  if (!points && empty) {
+    shown.annotations = [{ text: empty, showarrow: false, xref: "paper", yref: "paper", x: 0.5, y: 0.5 }];
+    shown.xaxis = { visible: false };
+    shown.yaxis = { visible: false };
+  }
+  return Plotly.react(element, traces, shown, CONFIG).then(() => {
+    element.dataset.drawn = "true";
+    element.dataset.points = String(traces.reduce((n, trace) => n + trace.x.length, 0));
+  });
+}
+
+function weekStart() {
+  const now = new Date();
+  const day = (now.getUTCDay() + 6) % 7; // Monday is 0
+  return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() - day));
+}
+
+async function refresh() {
+  const days = Number(document.getElementById("range").value);
+  const calendar = document.getElementById("calendar").value;
+  const since = new Date(Date.now() - days * 86400000).toISOString();
+  const status = document.getElementById("status");
+  status.textContent = "Loading…";
+  try {
+    const [activity, week, active, zones, lengths] = await Promise.all([
+      report("activity", { since: since, group: "day", tz: calendar, top: 10 }),
+      report("activity", { since: weekStart().toISOString(), tz: calendar, top: 10 }),
+      report("active"),
+      report("zones"),
+      report("sessions", { since: since }),
+    ]);
+    const labels = Object.keys(activity.totals);
+    const total = labels.reduce((sum, key) => sum + activity.totals[key], 0);
+    document.querySelector("[data-testid=total-hours]").textContent = hours(total).toLocaleString("en");
+    document.querySelector("[data-testid=total-hours]").dataset.seconds = String(total);
+    document.querySelector("[data-testid=active-count]").textContent = String(active.members.length);
+    const sessions = lengths.bins.reduce((sum, bin) => sum + bin.sessions, 0);
+    document.querySelector("[data-testid=session-count]").textContent = sessions.toLocaleString("en");
+
+    const list = document.getElementById("active-now");
+    list.replaceChildren(...active.members.map((member) => {
+      const item = document.createElement("li");
+      item.textContent = `${member.real_name} (${member.tz}) since ${member.active_since.replace("T", " ").replace("Z", " UTC")}`;
+      return item;
+    }));
+    if (!active.members.length) {
+      const item = document.createElement("li");
+      item.textContent = "Nobody is logged in right now.";
+      list.replaceChildren(item);
+    }
+
+    const top = week.members.filter((member) => member.total_seconds > 0);
+    const zoneRows = zones.zones.slice(0, 20);
+    await Promise.all([
+      draw("per-day", [{ type: "bar", x: labels, y: labels.map((key) => hours(activity.totals[key])),
+                         marker: { color: "#3889cf" }, hovertemplate: "%{x}: %{y} h<extra></extra>" }],
+           { yaxis: { title: { text: "hours" } } }),
+      draw("top-members", [{ type: "bar", orientation: "h",
+                             x: top.map((member) => hours(member.total_seconds)),
+                             y: top.map((member) => member.real_name),
+                             marker: { color: "#2f855a" }, hovertemplate: "%{y}: %{x} h<extra></extra>" }],
+           { margin: { t: 10, r: 10, b: 40, l: 110 }, yaxis: { autorange: "reversed" },
+             xaxis: { title: { text: "hours this week" } } }, "No activity this week yet"),
+      draw("zones", [{ type: "bar", x: zoneRows.map((zone) => zone.tz), y: zoneRows.map((zone) => zone.members),
+                       marker: { color: "#805ad5" }, hovertemplate: "%{x}: %{y} members<extra></extra>" }],
+           { margin: { t: 10, r: 10, b: 110, l: 40 } }),
+      draw("lengths", [{ type: "bar", x: lengths.bins.map((bin) => bin.label),
+                         y: lengths.bins.map((bin) => bin.sessions),
+                         marker: { color: "#dd6b20" }, hovertemplate: "%{x}: %{y} sessions<extra></extra>" }],
+           { margin: { t: 10, r: 10, b: 70, l: 50 } }),
+    ]);
+    status.textContent = `${activity.since.slice(0, 10)} to ${activity.until.slice(0, 10)}, ` +
+      `${calendar === "member" ? "each member's own calendar" : "UTC"}`;
+    document.body.dataset.loaded = `${days}:${calendar}`;
+  } catch (error) {
+    status.textContent = `Could not load the reports: ${error.message}`;
+  }
+}
+
+document.getElementById("range").addEventListener("change", refresh);
+document.getElementById("calendar").addEventListener("change", refresh);
+refresh();
