@@ -11,6 +11,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from home.admin.mount import admin_mount
 from home.admin.site import build_admin
+from home.api.docs import docs_assets_router, docs_render_plugins, docs_router
 from home.api.errors import EXCEPTION_HANDLERS
 from home.api.fetch import FetchController
 from home.api.members import MembersController
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ReportsController,
             DashboardController,
             HealthController,
+            docs_assets_router(),
             admin_mount(build_admin(settings, storage), storage),
         ],
         lifespan=[storage.lifespan],
@@ -53,7 +55,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=OpenAPIConfig(
             title="Roster API",
             version="1.0.0",
-            path="/schema",
+            openapi_router=docs_router(),
+            render_plugins=docs_render_plugins(),
             components=Components(
                 security_schemes={
                     "ApiKey": SecurityScheme(
