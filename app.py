@@ -16,6 +16,7 @@ from home.api.fetch import FetchController
 from home.api.members import MembersController
 from home.api.openapi import document_edge_errors, fetch_styles_any_of
 from home.api.response import FetchService
+from home.server import metrics
 from home.server.health import HealthController
 from home.settings import Settings, get_settings
 from home.storage import Storage
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             MembersController,
             HealthController,
             admin_mount(build_admin(settings, storage), storage),
+            *([metrics.MetricsController] if settings.metrics else []),
         ],
         lifespan=[storage.lifespan],
         state=State({"settings": settings, "storage": storage, "fetch": FetchService(storage)}),
@@ -59,7 +61,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     document_edge_errors(app)
     # Litestar's own middleware runs only for requests that match a route; these wrap every
     # request (404s and 405s included, and the admin mount) from the outside.
+    # The access log times every request already, so it also reports them to the metrics.
     app.asgi_handler = AccessLog(
-        SecurityHeaders(RequestLimits(AllowedHosts(app.asgi_handler, settings.allowed_hosts)))
+        SecurityHeaders(RequestLimits(AllowedHosts(app.asgi_handler, settings.allowed_hosts))),
+        observe=metrics.observe_request if settings.metrics else None,
     )
     return app
