@@ -19,6 +19,7 @@ from home.api.openapi import document_edge_errors, fetch_styles_any_of
 from home.api.reports import ReportsController, ReportService
 from home.api.response import FetchService
 from home.dashboard.pages import DashboardController
+from home.server import metrics
 from home.server.health import HealthController
 from home.settings import Settings, get_settings
 from home.storage import Storage
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             HealthController,
             docs_assets_router(),
             admin_mount(build_admin(settings, storage), storage),
+            *([metrics.MetricsController] if settings.metrics else []),
         ],
         lifespan=[storage.lifespan],
         state=State(
@@ -73,7 +75,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     document_edge_errors(app)
     # Litestar's own middleware runs only for requests that match a route; these wrap every
     # request (404s and 405s included, and the admin mount) from the outside.
+    # The access log times every request already, so it also reports them to the metrics.
     app.asgi_handler = AccessLog(
-        SecurityHeaders(RequestLimits(AllowedHosts(app.asgi_handler, settings.allowed_hosts)))
+        SecurityHeaders(RequestLimits(AllowedHosts(app.asgi_handler, settings.allowed_hosts))),
+        observe=metrics.observe_request if settings.metrics else None,
     )
     return app

@@ -56,6 +56,8 @@ class Settings:
     workers: int = 2
     forwarded_allow_ips: str = "127.0.0.1"
     graceful_timeout: int = 30
+    metrics: bool = False
+    metrics_token: str | None = None
 
     @property
     def login_attempts_path(self) -> Path:
@@ -95,6 +97,11 @@ class Settings:
         if self.fetch_token is not None and len(self.fetch_token) < MIN_SECRET_LENGTH:
             problems.append(
                 f"FETCH_TOKEN is {len(self.fetch_token)} characters long: use at least "
+                f"{MIN_SECRET_LENGTH} random characters, e.g. from `openssl rand -hex 32`"
+            )
+        if self.metrics_token is not None and len(self.metrics_token) < MIN_SECRET_LENGTH:
+            problems.append(
+                f"METRICS_TOKEN is {len(self.metrics_token)} characters long: use at least "
                 f"{MIN_SECRET_LENGTH} random characters, e.g. from `openssl rand -hex 32`"
             )
         if self.admin_password is not None and len(self.admin_password) < MIN_SECRET_LENGTH:
@@ -210,6 +217,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         workers=_number(env, "WEB_CONCURRENCY", 2, 1, 256),
         forwarded_allow_ips=env.get("FORWARDED_ALLOW_IPS") or "127.0.0.1",
         graceful_timeout=_number(env, "GRACEFUL_TIMEOUT", 30, 1, 3600),
+        metrics=_flag(env, "METRICS"),
+        metrics_token=env.get("METRICS_TOKEN") or None,
     )
     if loaded.session_max_expiry < loaded.session_expiry:
         raise SettingsError(

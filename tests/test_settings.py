@@ -25,6 +25,8 @@ SAFE_PRODUCTION = {"APP_ENV": "production", "ALLOWED_HOSTS": "roster.example.com
         ({"ALLOWED_HOSTS": "https://roster.example.com"}, "has a scheme"),
         ({"ALLOWED_HOSTS": "roster.example.com/admin"}, "has a path"),
         ({**SAFE_PRODUCTION, "ADMIN_PASSWORD": "admin"}, "ADMIN_PASSWORD is 5 characters"),
+        ({**SAFE_PRODUCTION, "METRICS_TOKEN": "token"}, "METRICS_TOKEN is 5 characters"),
+        ({"METRICS": "maybe"}, "METRICS='maybe' is not a boolean"),
         ({"WEB_CONCURRENCY": "lots"}, "WEB_CONCURRENCY='lots' is not a number"),
         ({"DB_CONNECT_TIMEOUT": "0"}, "DB_CONNECT_TIMEOUT='0' is out of range"),
         ({"SESSION_EXPIRY_MINUTES": "600", "SESSION_MAX_EXPIRY_HOURS": "1"}, "shorter than"),

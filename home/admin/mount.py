@@ -8,6 +8,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from home.admin.body_guard import body_problem
 from home.admin.crud import STORAGE_KEY
+from home.server import metrics
 from home.storage import Storage
 from home.web.http import header, send_json
 
@@ -50,6 +51,8 @@ async def guarded(admin: ASGIApp, scope: Scope, receive: Receive, send: Send) ->
             return
     if scope["type"] == "http" and scope.get("method") == "GET" and scope.get("path") == "/":
         send = _with_return_script(send)
+    if scope["type"] == "http" and scope.get("path") == LOGIN_PATH and scope["method"] == "POST":
+        send = _counting_login_failures(send)
     await admin(scope, receive, send)
 
 
@@ -86,6 +89,24 @@ def _with_return_script(send: Send) -> Send:
         await send({"type": "http.response.body", "body": body})
 
     return send_page
+
+
+# Piccolo Admin's login endpoint, as the mounted admin sees it (/admin/public/login/).
+LOGIN_PATH = "/public/login/"
+
+
+def _counting_login_failures(send: Send) -> Send:
+    """`send`, counting the admin's answer when it refuses the login (401) or limits it (429)."""
+
+    async def counting(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            if message["status"] == 401:
+                metrics.ADMIN_LOGIN_REFUSED.inc()
+            elif message["status"] == 429:
+                metrics.ADMIN_LOGIN_RATE_LIMITED.inc()
+        await send(message)
+
+    return counting
 
 
 async def _buffered(receive: Receive) -> tuple[bytes | None, Receive]:

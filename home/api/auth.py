@@ -1,6 +1,7 @@
-"""Who may call the API: the optional read token of /fetch/, and API keys for /api/.
+"""Who may call the API: the optional read tokens of /fetch/ and /metrics, and API keys for
+/api/.
 
-Both guards are `async` so that Litestar runs them on the event loop, not in a thread per
+The guards are `async` so that Litestar runs them on the event loop, not in a thread per
 request.
 """
 
@@ -30,22 +31,35 @@ def _bearer(connection: ASGIConnection) -> str | None:
     return given.strip()
 
 
-async def require_fetch_token(connection: ASGIConnection, _handler: BaseRouteHandler) -> None:
-    """Litestar guard: refuse the request (401) unless it carries the configured bearer token."""
-    expected = connection.app.state.settings.fetch_token
+def _require_token(
+    connection: ASGIConnection, expected: str | None, what: str, setting: str
+) -> None:
+    """401 unless the request carries `expected` as its bearer token (none needed when None)."""
     if expected is None:
         return
     given = _bearer(connection)
     if given is None:
         raise NotAuthorizedException(
-            detail="this API needs a token: send the header 'Authorization: Bearer <token>'",
+            detail=f"{what} needs a token: send the header 'Authorization: Bearer <token>'",
             headers=CHALLENGE,
         )
     if not hmac.compare_digest(given.encode(), expected.encode()):
         raise NotAuthorizedException(
-            detail="the bearer token is not valid: check FETCH_TOKEN with the operator",
+            detail=f"the bearer token is not valid: check {setting} with the operator",
             headers=CHALLENGE,
         )
+
+
+async def require_fetch_token(connection: ASGIConnection, _handler: BaseRouteHandler) -> None:
+    """Litestar guard: refuse the request (401) unless it carries FETCH_TOKEN, when set."""
+    _require_token(connection, connection.app.state.settings.fetch_token, "this API", "FETCH_TOKEN")
+
+
+async def require_metrics_token(connection: ASGIConnection, _handler: BaseRouteHandler) -> None:
+    """Litestar guard for /metrics: refuse the request (401) unless it carries METRICS_TOKEN,
+    when set."""
+    expected = connection.app.state.settings.metrics_token
+    _require_token(connection, expected, "/metrics", "METRICS_TOKEN")
 
 
 async def require_api_key(connection: ASGIConnection, _handler: BaseRouteHandler) -> None:

@@ -14,6 +14,7 @@ from litestar.status_codes import (
 )
 from starlette.requests import ClientDisconnect
 
+from home.server import metrics
 from home.storage import is_unavailable
 
 logger = logging.getLogger("roster.errors")
@@ -28,9 +29,11 @@ _unlogged: dict[str, int] = {}
 
 
 def log_unavailable(exc: BaseException, where: str = "") -> None:
-    """Log (as an error, for alerts) why the database is unavailable: once per
-    LOG_EVERY_SECONDS for each kind of error, with how many were not logged since."""
+    """Count a 503 answered because the database is unavailable, and log (as an error, for
+    alerts) why: once per LOG_EVERY_SECONDS for each kind of error, with how many were not
+    logged since."""
     kind = type(exc).__name__
+    metrics.database_unavailable(kind)
     now = time.monotonic()
     _unlogged[kind] = _unlogged.get(kind, 0) + 1
     if now - _last_logged.get(kind, -LOG_EVERY_SECONDS) >= LOG_EVERY_SECONDS:

@@ -16,6 +16,7 @@ from litestar.response import Stream
 from home.api.cache import CACHE_MAX_BYTES, GZIP_LEVEL, BodyCache, compress
 from home.api.query import FetchQuery
 from home.api.render import render
+from home.server import metrics
 from home.storage import DataVersion, Snapshot, Storage
 from home.storage.roster_query import roster_statement
 from home.web.http import head_response
@@ -87,6 +88,7 @@ class FetchService:
         self.storage = storage
         self.cache = BodyCache() if cache is None else cache
         self._rendering: dict[str, asyncio.Future[None]] = {}
+        self._version: DataVersion | None = None
 
     async def get(
         self, query: FetchQuery, accept_encoding: str | None, if_none_match: str | None
@@ -94,6 +96,8 @@ class FetchService:
         """The response for one validated /fetch/ request."""
         gzipped = accepts_gzip(accept_encoding)
         version = await self.storage.adapter().current_version()
+        if version is not self._version:
+            self._note_version(version)
         if matches(if_none_match, version, query):
             etag = etag_for(version, query, gzipped)
             return Response(content=b"", status_code=304, headers=_headers(etag, False))
@@ -101,6 +105,7 @@ class FetchService:
         tag = query.tag()
         entry = cache.get(version, tag)
         if entry is None:
+            metrics.FETCH_CACHE_MISS.inc()
             # Requests arriving while the same body renders wait for it instead of rendering too.
             key = f"{version.token}/{tag}"
             rendering = self._rendering.get(key)
@@ -115,6 +120,8 @@ class FetchService:
             entry = cache.get(version, tag)
             if entry is None:  # streamed (too large to assemble) or failed: render for this one
                 return await self._render_response(query, gzipped)
+        else:
+            metrics.FETCH_CACHE_HIT.inc()
         body = await cache.gzipped(version, tag, entry) if gzipped else entry.body
         return Response(
             content=body,
@@ -132,6 +139,8 @@ class FetchService:
         """
         gzipped = accepts_gzip(accept_encoding)
         version = await self.storage.adapter().current_version()
+        if version is not self._version:
+            self._note_version(version)
         headers = _headers(etag_for(version, query, gzipped), gzipped)
         if matches(if_none_match, version, query):
             return head_response(304, _headers(headers["ETag"], False))
@@ -142,7 +151,14 @@ class FetchService:
             headers["Content-Length"] = str(len(body))
         return head_response(200, headers)
 
+    def _note_version(self, version: DataVersion) -> None:
+        """Remember the current data version; count it when it is a change."""
+        if self._version is not None and version != self._version:
+            metrics.DATA_VERSION_CHANGES.inc()
+        self._version = version
+
     async def _render_response(self, query: FetchQuery, gzipped: bool) -> Response[Any]:
+        metrics.FETCH_RENDERS.inc()
         adapter = self.storage.adapter()
         cache = self.cache
         sql, params = roster_statement(adapter.dialect, query)

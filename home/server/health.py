@@ -12,6 +12,7 @@ from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
 
 from home.api.errors import RETRY_AFTER, log_unavailable
 from home.api.schemas import ErrorResponse
+from home.server import metrics
 from home.storage import Storage, is_unavailable
 from home.web.http import head_response
 
@@ -76,6 +77,7 @@ async def database_problem(storage: Storage) -> str | None:
     try:
         await asyncio.wait_for(storage.adapter().ping(), timeout)
     except TimeoutError:
+        metrics.database_unavailable("TimeoutError")
         return f"the database did not answer within {timeout:g} s"
     except Exception as error:
         if not is_unavailable(error):

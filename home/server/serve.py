@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
@@ -94,7 +98,25 @@ def main(argv: list[str]) -> int:
         log_config=LOG_CONFIG,
         server_header=False,
     )
-    return serve(config)
+    with metrics_directory(settings):
+        return serve(config)
+
+
+@contextmanager
+def metrics_directory(settings: Settings) -> Iterator[None]:
+    """With metrics on and several workers: a fresh, empty directory for the workers' counts,
+    in PROMETHEUS_MULTIPROC_DIR before they start (prometheus_client reads it when first
+    imported), removed when the server stops; /metrics then adds up every worker."""
+    if not (settings.metrics and settings.workers > 1):
+        yield
+        return
+    # Fresh each start: files left by an earlier run would add their counts to this run's.
+    directory = tempfile.mkdtemp(prefix="roster-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    try:
+        yield
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 async def database_problem_at_start(settings: Settings) -> str | None:

@@ -8,6 +8,7 @@ import os
 import re
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,11 +27,18 @@ def _text(raw: bytes | str) -> str:
     return text if len(text) <= MAX_FIELD else text[:MAX_FIELD] + "..."
 
 
-class AccessLog:
-    """ASGI wrapper: logs method, real path, status, bytes, duration, client and request id."""
+# What AccessLog tells an observer about each request: method, route template (None when no
+# route matched), status and seconds.
+Observer = Callable[[str, str | None, int, float], None]
 
-    def __init__(self, app: ASGIApp) -> None:
+
+class AccessLog:
+    """ASGI wrapper: logs method, real path, status, bytes, duration, client and request id;
+    and hands method, route, status and duration to `observe` (the metrics), when given."""
+
+    def __init__(self, app: ASGIApp, observe: Observer | None = None) -> None:
         self.app = app
+        self.observe = observe
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -65,6 +73,10 @@ class AccessLog:
             status = status or 500
             raise
         finally:
+            seconds = time.perf_counter() - started
+            if self.observe is not None:
+                # Litestar's router notes the matched route's template in the scope.
+                self.observe(scope["method"], scope.get("path_template"), status or 499, seconds)
             client = scope.get("client")
             record = {
                 "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
@@ -77,7 +89,7 @@ class AccessLog:
                 "query": _text(scope["query_string"]),
                 "status": status or 499,  # 499: the client left before any response
                 "bytes": sent,
-                "ms": round((time.perf_counter() - started) * 1000, 2),
+                "ms": round(seconds * 1000, 2),
                 "user_agent": _text(header(scope, b"user-agent")),
             }
             logger.info(json.dumps(record, ensure_ascii=True))

@@ -6,8 +6,9 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from home.web.http import header, send_error
 
-# Probes reach the health checks by address, not by the public host name.
-EXEMPT_PREFIX = "/health/"
+# Probes and Prometheus reach the health checks and /metrics by address, not by the public
+# host name.
+EXEMPT_PREFIXES = ("/health/", "/metrics")
 
 
 def hostname(host_header: bytes) -> str:
@@ -26,7 +27,7 @@ class AllowedHosts:
         self.allowed = frozenset(allowed)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.allowed or scope["path"].startswith(EXEMPT_PREFIX):
+        if scope["type"] != "http" or not self.allowed or scope["path"].startswith(EXEMPT_PREFIXES):
             await self.app(scope, receive, send)
             return
         host = header(scope, b"host")
