@@ -8,9 +8,7 @@ a `Settings` as an argument, so a test builds the app for any configuration with
 
 from __future__ import annotations
 
-import hashlib
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -61,18 +59,14 @@ class Settings:
 
     @property
     def login_attempts_path(self) -> Path:
-        """The file every worker counts admin login attempts in (home/storage/login_attempts.py).
+        """The file every worker on this host counts admin login attempts in, with SQLite
+        (home/storage/login_attempts.py; PostgreSQL counts them in its database).
 
-        `LOGIN_RATE_STATE` when set; otherwise beside the SQLite database, or, on PostgreSQL,
-        a file in the temporary directory named for this user and database.
+        `LOGIN_RATE_STATE` when set; otherwise beside the SQLite database.
         """
         if self.login_rate_state is not None:
             return self.login_rate_state
-        if self.database_url is None:
-            return self.sqlite_path.with_name(f"{self.sqlite_path.stem}-login-attempts.sqlite")
-        digest = hashlib.sha256(self.database_url.encode()).hexdigest()[:16]
-        name = f"roster-login-attempts-{os.getuid()}-{digest}.sqlite"
-        return Path(tempfile.gettempdir()) / name
+        return self.sqlite_path.with_name(f"{self.sqlite_path.stem}-login-attempts.sqlite")
 
     @property
     def production(self) -> bool:

@@ -44,19 +44,29 @@ def free_port(ports: range = PORTS) -> int:
 class Server:
     """`python -m home.server` (the production command) in a subprocess, stopped on exit.
 
-    `env` is the database's variables (`db.env`); each server counts its own admin login
-    attempts (all its workers share the file) unless `settings` say otherwise.
+    `env` is the database's variables (`db.env`); on SQLite each server counts its own admin
+    login attempts (all its workers share the file) unless `settings` say otherwise. `cwd`
+    runs it from another directory, as another host would (the project found on PYTHONPATH).
     """
 
     def __init__(
-        self, env: dict[str, str], workers: int = 2, ports: range | None = None, **settings: str
+        self,
+        env: dict[str, str],
+        workers: int = 2,
+        ports: range | None = None,
+        cwd: Path | None = None,
+        **settings: str,
     ) -> None:
         self.port = free_port(ports or PORTS)
         self.url = f"http://127.0.0.1:{self.port}"
         self.workers = workers
+        self.cwd = cwd or PROJECT_DIR
         self.env = command_env(
             env, PORT=str(self.port), HOST="127.0.0.1", WEB_CONCURRENCY=str(workers), **settings
         )
+        if cwd is not None:
+            paths = [str(PROJECT_DIR), self.env.get("PYTHONPATH", "")]
+            self.env["PYTHONPATH"] = os.pathsep.join(path for path in paths if path)
         directory = Path(tempfile.mkdtemp(dir=_LOGS))
         self.stdout_path = directory / "stdout.log"
         self.stderr_path = directory / "stderr.log"
@@ -67,7 +77,7 @@ class Server:
         with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "home.server"],
-                cwd=PROJECT_DIR,
+                cwd=self.cwd,
                 env=self.env,
                 stdout=out,
                 stderr=err,
