@@ -13,7 +13,7 @@ from home.admin.mount import admin_mount
 from home.admin.site import build_admin
 from home.api.docs import docs_assets_router, docs_render_plugins, docs_router
 from home.api.errors import EXCEPTION_HANDLERS
-from home.api.fetch import FetchController
+from home.api.fetch import FetchController, PublicFetchController
 from home.api.members import MembersController
 from home.api.openapi import document_edge_errors, fetch_styles_any_of
 from home.api.reports import ReportsController, ReportService
@@ -23,10 +23,7 @@ from home.server import metrics
 from home.server.health import HealthController
 from home.settings import Settings, get_settings
 from home.storage import Storage
-from home.web.access_log import AccessLog
-from home.web.hosts import AllowedHosts
-from home.web.limits import RequestLimits
-from home.web.security_headers import SecurityHeaders
+from home.web.edge import Edge
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -35,7 +32,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     storage = Storage(settings)
     app = Litestar(
         route_handlers=[
-            FetchController,
+            FetchController if settings.fetch_token else PublicFetchController,
             MembersController,
             ReportsController,
             DashboardController,
@@ -76,8 +73,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # Litestar's own middleware runs only for requests that match a route; these wrap every
     # request (404s and 405s included, and the admin mount) from the outside.
     # The access log times every request already, so it also reports them to the metrics.
-    app.asgi_handler = AccessLog(
-        SecurityHeaders(RequestLimits(AllowedHosts(app.asgi_handler, settings.allowed_hosts))),
+    app.asgi_handler = Edge(
+        app.asgi_handler,
+        settings.allowed_hosts,
         observe=metrics.observe_request if settings.metrics else None,
     )
     return app

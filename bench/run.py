@@ -31,7 +31,7 @@ BIN = Path(sys.executable).parent
 
 def run_wrk(url: str, seconds: int, connections: int, headers: list[str]) -> dict[str, float]:
     """rps, p50 and p99 (ms) and bytes per response from one wrk run."""
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "30s"]
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "30s"]
     for header in headers:
         command += ["-H", header]
     output = subprocess.run(command + [url], capture_output=True, text=True, check=True).stdout
@@ -78,15 +78,20 @@ def _ms(value: str, unit: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-class Server:
-    """uvicorn serving bench.server:app (the real app + baseline routes) on one worker."""
+# The same uvicorn flags for the project and the bare baseline: one worker, no uvicorn access
+# log (the project writes its own), warnings only.
+UVICORN = ["--log-level", "warning", "--no-access-log", "--workers", "1"]
 
-    def __init__(self, env: dict[str, str], port: int, log: Path):
+
+class Server:
+    """uvicorn serving the project (`app:create_app`) or the bare baseline (`bench.bare:app`)."""
+
+    def __init__(self, env: dict[str, str], port: int, log: Path, target: str = "project"):
         self.port = port
         self.log = log.open("wb")
+        app = ["app:create_app", "--factory"] if target == "project" else ["bench.bare:app"]
         self.process = subprocess.Popen(
-            [str(BIN / "python"), "-m", "uvicorn", "bench.server:app", "--port", str(port),
-             "--log-level", "warning", "--no-access-log"],
+            [str(BIN / "python"), "-m", "uvicorn", *app, "--port", str(port), *UVICORN],
             cwd=PROJECT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         deadline = time.monotonic() + 60
@@ -190,7 +195,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--seconds", type=int, default=10, help="wrk run length per case (10)")
-    parser.add_argument("--connections", type=int, default=16, help="wrk connections (16)")
+    parser.add_argument("--connections", type=int, default=8, help="wrk connections (8)")
     parser.add_argument("--uncached", type=int, default=200, help="uncached requests (200)")
     parser.add_argument("--large", type=int, default=100_000, help="members in the large case")
     parser.add_argument("--port", type=int, default=int(os.environ.get("BENCH_PORT", 8180)))
@@ -205,7 +210,9 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory(prefix="roster-bench-") as temp:
         directory = Path(temp)
-        print(f"# /fetch/ benchmark: SQLite, 1 uvicorn worker, wrk -t1 -c{args.connections}; "
+        print(f"# /fetch/ benchmark: SQLite, 1 uvicorn worker, wrk -t2 -c{args.connections}; "
+              f"baseline: a bare Litestar app (bench/bare.py) with the same bytes and uvicorn "
+              f"flags; "
               f"each case alternated with its baseline (2 x {max(1, args.seconds // 2)} s each); "
               f"{os.cpu_count()} CPUs; load average before: {os.getloadavg()[0]:.2f}")  # fmt: skip
 
@@ -215,25 +222,26 @@ def main() -> None:
         server = Server(
             env, free_port(range(args.port, args.port + 50)), directory / "uvicorn-1k.log"
         )
+        bare: Server | None = None
         try:
             _, _, body = get(server.port, "/fetch/")
             (directory / "body.json").write_bytes(body)
             _, _, zipped = get(server.port, "/fetch/", {"Accept-Encoding": "gzip"})
             assert gzip.decompress(zipped) == body
             (directory / "body.json.gz").write_bytes(zipped)
+            bare = Server(env, free_port(range(args.port + 50, args.port + 100)),
+                          directory / "bare-1k.log", target="bare")  # fmt: skip
             print(f"\n## 1,000 members x 3 periods (body {len(body):,} bytes)")
             print(header)
             base, cached = run_pair(
-                server.url("/bench/baseline"), server.url("/fetch/"), args.seconds,
-                args.connections, [],
-            )  # fmt: skip
+                bare.url("/fetch/"), server.url("/fetch/"), args.seconds, args.connections, []
+            )
             print(row("baseline: stored bytes", base, None))
             print(row("cached /fetch/", cached, base))
             gz = ["Accept-Encoding: gzip"]
             base_gz, cached_gz = run_pair(
-                server.url("/bench/baseline-gzip"), server.url("/fetch/"), args.seconds,
-                args.connections, gz,
-            )  # fmt: skip
+                bare.url("/fetch/gzip"), server.url("/fetch/"), args.seconds, args.connections, gz
+            )
             print(row("baseline: stored gzip bytes", base_gz, None))
             print(row("cached /fetch/ gzip", cached_gz, base_gz))
             revalidate = run_wrk(
@@ -260,6 +268,8 @@ def main() -> None:
                   f"UPDATE from another connection; every body checked fresh")  # fmt: skip
         finally:
             server.stop()
+            if bare is not None:
+                bare.stop()
         check_us = version_check_cost(env)
         print(f"  per-request freshness check (PRAGMA data_version): {check_us:.1f} us median")
 
@@ -269,6 +279,7 @@ def main() -> None:
         server = Server(
             env, free_port(range(args.port, args.port + 50)), directory / "uvicorn-large.log"
         )
+        bare = None
         try:
             rss_start = server.peak_rss_mb()
             print(f"\n## {args.large:,} members x 3 periods")
@@ -285,18 +296,19 @@ def main() -> None:
             _, _, zipped = get(server.port, "/fetch/", {"Accept-Encoding": "gzip"})
             (directory / "body.json").write_bytes(body)
             (directory / "body.json.gz").write_bytes(zipped)
+            bare = Server(env, free_port(range(args.port + 50, args.port + 100)),
+                          directory / "bare-large.log", target="bare")  # fmt: skip
             print(header)
             large_conn = min(args.connections, 4)
             base, cached = run_pair(
-                server.url("/bench/baseline"), server.url("/fetch/"), args.seconds, large_conn, []
+                bare.url("/fetch/"), server.url("/fetch/"), args.seconds, large_conn, []
             )
             print(row("baseline: stored bytes", base, None))
             print(row("cached /fetch/", cached, base))
             gz = ["Accept-Encoding: gzip"]
             base_gz, cached_gz = run_pair(
-                server.url("/bench/baseline-gzip"), server.url("/fetch/"), args.seconds,
-                large_conn, gz,
-            )  # fmt: skip
+                bare.url("/fetch/gzip"), server.url("/fetch/"), args.seconds, large_conn, gz
+            )
             print(row("baseline: stored gzip bytes", base_gz, None))
             print(row("cached /fetch/ gzip", cached_gz, base_gz))
             print(f"  server peak RSS: {rss_start:.0f} MB at start, {rss_uncached:.0f} MB after "
@@ -317,6 +329,8 @@ def main() -> None:
                   f"{server.peak_rss_mb():.0f} MB")  # fmt: skip
         finally:
             server.stop()
+            if bare is not None:
+                bare.stop()
         print(
             f"\n## populate {args.large:,} members x 3 periods (SQLite): "
             f"{populate_seconds:.2f} s wall for the whole CLI run; it said: {populate_output}"

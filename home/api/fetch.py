@@ -191,3 +191,10 @@ def _conditional_headers(request: Request[Any, Any, Any]) -> tuple[str | None, s
             text = value.decode("latin-1")
             if_none_match = text if if_none_match is None else f"{if_none_match}, {text}"
     return accept_encoding, if_none_match
+
+
+class PublicFetchController(FetchController):
+    """/fetch/ when no FETCH_TOKEN is set: no guard at all, since Litestar copies the route
+    handler for every guard it runs, on every request."""
+
+    guards = []

@@ -1,3 +1,3 @@
-"""The web edge: ASGI wrappers every request passes, outside any route (404s and the admin
-included): access log, security headers, request limits and the host check, with their shared
-HTTP helpers in `http.py`."""
+"""The web edge: the one ASGI wrapper every request passes, outside any route (404s and the admin
+included), in `edge.py`; it composes the request limits, the host check, the security headers
+and the access log, a module each, with their shared HTTP helpers in `http.py`."""

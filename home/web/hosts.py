@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from litestar.types import ASGIApp, Receive, Scope, Send
-
-from home.web.http import header, send_error
+from litestar.types import Scope
 
 # Probes and Prometheus reach the health checks and /metrics by address, not by the public
 # host name.
@@ -19,24 +17,12 @@ def hostname(host_header: bytes) -> str:
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
-class AllowedHosts:
-    """ASGI wrapper answering 400 to a request whose Host is not in `allowed`."""
-
-    def __init__(self, app: ASGIApp, allowed: tuple[str, ...]) -> None:
-        self.app = app
-        self.allowed = frozenset(allowed)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.allowed or scope["path"].startswith(EXEMPT_PREFIXES):
-            await self.app(scope, receive, send)
-            return
-        host = header(scope, b"host")
-        if hostname(host) not in self.allowed:
-            await send_error(
-                send,
-                400,
-                f"host {host.decode('latin-1')[:100]!r} is not served here; "
-                "use one of the names in ALLOWED_HOSTS",
-            )
-            return
-        await self.app(scope, receive, send)
+def refusal(scope: Scope, host: bytes, allowed: frozenset[str]) -> tuple[int, str] | None:
+    """400 and its message for a Host not in `allowed` (probes' paths are exempt), or None."""
+    if scope["path"].startswith(EXEMPT_PREFIXES) or hostname(host) in allowed:
+        return None
+    return (
+        400,
+        f"host {host.decode('latin-1')[:100]!r} is not served here; "
+        "use one of the names in ALLOWED_HOSTS",
+    )

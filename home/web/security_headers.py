@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
-
 HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 COMMON = (
     (b"x-content-type-options", b"nosniff"),
@@ -25,25 +23,3 @@ def security_headers(scheme: str, headers: list[tuple[bytes, bytes]]) -> list[tu
     if scheme == "https":
         wanted.append(HSTS)
     return [(name, value) for name, value in wanted if name not in present]
-
-
-class SecurityHeaders:
-    """ASGI wrapper adding the security headers (HSTS only when the request came over HTTPS)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        scheme = scope.get("scheme", "http")
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers.extend(security_headers(scheme, headers))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
