@@ -329,13 +329,29 @@ class SQLiteAdapter(Adapter):
 
 # --- bulk writes -------------------------------------------------------------------------
 
-# The roster_version and audit triggers fire once per row; the writer suspends them inside its
-# own transaction (SQLite DDL is transactional, so no other connection ever sees them gone),
-# bumps the version once and writes one audit entry for the whole run itself.
+# The roster_version, audit and overlap triggers fire once per row; the writer suspends them
+# inside its own transaction (SQLite DDL is transactional, so no other connection ever sees
+# them gone), bumps the version once, writes one audit entry for the whole run, and checks the
+# run's periods for overlaps in one statement before it commits.
 ROW_TRIGGERS = (
     "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
     "AND (name LIKE 'roster\\_version\\_%' ESCAPE '\\' OR name LIKE 'roster\\_audit\\_%' "
-    "ESCAPE '\\') AND tbl_name IN ('member', 'activity_period')"
+    "ESCAPE '\\' OR name LIKE 'activity\\_period\\_no\\_overlap\\_%' ESCAPE '\\') "
+    "AND tbl_name IN ('member', 'activity_period')"
+)
+# Partial indexes cost more per inserted row than their size suggests; rebuilt after the run
+# (which checks them again).
+SUSPENDED_INDEXES = (
+    "SELECT name, sql FROM sqlite_master WHERE type = 'index' "
+    "AND name = 'activity_period_one_running'"
+)
+# The run writes new members only, so its periods (ids above the last before it) can overlap
+# only each other; julianday compares instants, as the triggers do.
+RUN_OVERLAPS = (
+    "SELECT member, start_time FROM (SELECT member, start_time, julianday(start_time) AS s, "
+    "julianday(end_time) AS e, max(julianday(end_time)) OVER (PARTITION BY member "
+    "ORDER BY julianday(start_time) ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before "
+    "FROM activity_period WHERE id > ?) WHERE s < e AND before > s LIMIT 1"
 )
 BULK_AUDIT = (
     "INSERT INTO audit_entry (occurred_at, actor, table_name, row_id, action, before, after) "
@@ -371,7 +387,9 @@ class SQLiteBatchWriter(BatchWriter):
     def __init__(self, connection: Any):
         self.connection = connection
         self.triggers: list[tuple[str, str]] = []
+        self.indexes: list[tuple[str, str]] = []
         self.stored = _UnixToStored()
+        self.last_before = 0
 
     async def start(self) -> None:
         # A larger page cache for this connection keeps index pages in memory instead of
@@ -381,6 +399,14 @@ class SQLiteBatchWriter(BatchWriter):
         self.triggers = [(row["name"], row["sql"]) for row in await cursor.fetchall()]
         for name, _ in self.triggers:
             await self.connection.execute(f'DROP TRIGGER "{name}"')
+        cursor = await self.connection.execute(SUSPENDED_INDEXES)
+        self.indexes = [(row["name"], row["sql"]) for row in await cursor.fetchall()]
+        for name, _ in self.indexes:
+            await self.connection.execute(f'DROP INDEX "{name}"')
+        cursor = await self.connection.execute(
+            "SELECT coalesce(max(id), 0) AS last FROM activity_period"
+        )
+        self.last_before = (await cursor.fetchone())["last"]
 
     async def write(self, members: list[MemberRow], spans: list[SpanRow]) -> None:
         stored = self.stored
@@ -394,9 +420,16 @@ class SQLiteBatchWriter(BatchWriter):
             )
 
     async def finish(self, summary: str) -> None:
+        cursor = await self.connection.execute(RUN_OVERLAPS, (self.last_before,))
+        overlap = await cursor.fetchone()
+        if overlap is not None:  # the same rule the suspended triggers keep
+            raise sqlite3.IntegrityError(
+                f"activity_period_no_overlap: member {overlap['member']} has periods that "
+                f"overlap (one starting {overlap['start_time']})"
+            )
         await self.connection.execute(
             "UPDATE roster_version SET version = version + 1 WHERE id = 1"
         )
         await self.connection.execute(BULK_AUDIT, (summary,))
-        for _, sql in self.triggers:
+        for _, sql in [*self.indexes, *self.triggers]:
             await self.connection.execute(sql)
