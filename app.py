@@ -15,9 +15,17 @@ from home.api.docs import docs_assets_router, docs_render_plugins, docs_router
 from home.api.errors import EXCEPTION_HANDLERS
 from home.api.fetch import FetchController, PublicFetchController
 from home.api.members import MembersController
-from home.api.openapi import document_edge_errors, fetch_styles_any_of
+from home.api.openapi import (
+    activity_csv,
+    add_time_zones,
+    document_edge_errors,
+    fetch_head_parameters,
+    fetch_styles_any_of,
+    forbid_unknown_fields,
+)
 from home.api.reports import ReportsController, ReportService
 from home.api.response import FetchService
+from home.api.schemas import NewMemberIn, PeriodIn, SessionAt
 from home.dashboard.pages import DashboardController
 from home.server import metrics
 from home.server.health import HealthController
@@ -63,12 +71,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
                         scheme="bearer",
                         description="An API key: `Authorization: Bearer rk_...`",
                     )
-                }
+                },
             ),
         ),
         debug=settings.debug,
     )
+    add_time_zones(app)
+    forbid_unknown_fields(app, NewMemberIn, PeriodIn, SessionAt)
     fetch_styles_any_of(app)
+    fetch_head_parameters(app)
+    activity_csv(app)
     document_edge_errors(app)
     # Litestar's own middleware runs only for requests that match a route; these wrap every
     # request (404s and 405s included, and the admin mount) from the outside.

@@ -11,9 +11,21 @@ from litestar.openapi.spec import Example
 from litestar.params import Parameter
 
 from home.api.auth import require_fetch_token
-from home.api.query import MAX_LIMIT, FetchQuery, FetchQueryError, parse_fetch_query
+from home.api.openapi import accepts, zone_reference
+from home.api.query import (
+    CURSOR_MAX_LENGTH,
+    CURSOR_PATTERN,
+    MAX_LIMIT,
+    NO_NUL_PATTERN,
+    STYLES,
+    TIME_TEXT,
+    FetchQuery,
+    FetchQueryError,
+    parse_fetch_query,
+)
 from home.api.response import FetchService
 from home.api.schemas import ErrorResponse, FetchResponse, FullThrottleResponse
+from home.roster.tables import NAME_MAX_LENGTH
 
 FETCH_DESCRIPTION = f"""
 Members ordered by `real_name` (byte order) then `id`, each with their activity periods
@@ -102,32 +114,43 @@ class FetchController(Controller):
             default=None,
             description="`seed` (default): UTC, `June 05 2020 09:07`, key `activity`. "
             "`fullthrottle`: member's zone, `Feb 1 2020 1:33PM`, key `activity_periods`.",
+            schema_extra=accepts(enum=list(STYLES)),
         ),
         limit: str | None = Parameter(
             default=None,
             description=f"Page size, a whole number from 1 to {MAX_LIMIT:,}; adds `next` to "
             "the body.",
+            schema_extra=accepts(type="integer", minimum=1, maximum=MAX_LIMIT),
         ),
         cursor: str | None = Parameter(
             default=None,
-            description="The `next` value of the previous page, unchanged (needs `limit`).",
+            description="The `next` value of the previous page, unchanged (needs `limit`); "
+            "a value this API did not issue gets 400.",
+            schema_extra=accepts(
+                format="cursor", pattern=CURSOR_PATTERN, max_length=CURSOR_MAX_LENGTH
+            ),
         ),
         tz: str | None = Parameter(
-            default=None, description="Only members in this IANA zone, e.g. `Asia/Kolkata`."
+            default=None,
+            description="Only members in this IANA zone, e.g. `Asia/Kolkata`.",
+            schema_extra=accepts(type=None, all_of=[zone_reference()]),
         ),
         name: str | None = Parameter(
             default=None,
             description="Only members whose real_name contains this text, ignoring case.",
+            schema_extra=accepts(min_length=1, max_length=NAME_MAX_LENGTH, pattern=NO_NUL_PATTERN),
         ),
         since: str | None = Parameter(
             default=None,
-            description="ISO 8601 time (UTC if no offset): only periods ending at or after it; "
-            "members with none are left out.",
+            description="Only periods ending at or after this time; members with none are "
+            f"left out. {TIME_TEXT}",
+            schema_extra=accepts(format="date-time"),
         ),
         until: str | None = Parameter(
             default=None,
-            description="ISO 8601 time (UTC if no offset): only periods starting at or before it; "
-            "members with none are left out.",
+            description="Only periods starting at or before this time; members with none are "
+            f"left out. {TIME_TEXT}",
+            schema_extra=accepts(format="date-time"),
         ),
     ) -> Response[FetchResponse]:
         """All members (or one page), filtered and styled as asked; cached per data version."""

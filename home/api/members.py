@@ -10,9 +10,10 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
 
 from home.api.auth import require_api_key
+from home.api.openapi import accepts
 from home.api.query import STYLES, FetchQuery
 from home.api.render import member_rows
 from home.api.schemas import (
@@ -81,6 +82,13 @@ def _errors(*statuses: int) -> dict[int, ResponseSpec]:
 
 
 WRITE_ERRORS = (400, 401, 404, 409, 413, 422, 429, 503)
+MemberId = Annotated[
+    str,
+    PathParameter(
+        description="The member's `id` (a UUID); an unknown one gets 404",
+        schema_extra={"format": "uuid"},
+    ),
+]
 IdempotencyKey = Annotated[
     str | None,
     HeaderParameter(
@@ -90,6 +98,8 @@ IdempotencyKey = Annotated[
         max_length=255,
         description="Any unique value, e.g. a UUID: a retry with the same key and body gets "
         "the first answer again and writes nothing (keys are kept 48 hours).",
+        # Printable ASCII, without the spaces HTTP strips from either end of a header value.
+        schema_extra={"pattern": "^[\\x21-\\x7e]([\\x20-\\x7e]*[\\x21-\\x7e])?$"},
     ),
 ]
 
@@ -131,10 +141,13 @@ class MembersController(Controller):
     async def member(
         self,
         request: Request[Any, Any, Any],
-        member_id: FromPath[str],
+        member_id: MemberId,
         style: Annotated[
             str | None,
-            QueryParameter(description="`seed` (default) or `fullthrottle`, as for /fetch/."),
+            QueryParameter(
+                description="`seed` (default) or `fullthrottle`, as for /fetch/.",
+                schema_extra=accepts(enum=list(STYLES)),
+            ),
         ] = None,
     ) -> MemberDetail | FullThrottleMemberDetail:
         """Finished periods in the chosen style, and `active_since`: the start of the running
@@ -171,7 +184,7 @@ class MembersController(Controller):
     async def start(
         self,
         request: Request[Any, Any, Any],
-        member_id: FromPath[str],
+        member_id: MemberId,
         data: JSONBody[SessionAt | None] = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Response[SessionOut]:
@@ -194,7 +207,7 @@ class MembersController(Controller):
     async def stop(
         self,
         request: Request[Any, Any, Any],
-        member_id: FromPath[str],
+        member_id: MemberId,
         data: JSONBody[SessionAt | None] = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Response[SessionOut]:
@@ -217,7 +230,7 @@ class MembersController(Controller):
     async def add_period(
         self,
         request: Request[Any, Any, Any],
-        member_id: FromPath[str],
+        member_id: MemberId,
         data: JSONBody[PeriodIn],
         idempotency_key: IdempotencyKey = None,
     ) -> Response[SessionOut]:

@@ -20,6 +20,14 @@ MAX_LIMIT = 1_000
 # The longest `next` encode_cursor can issue: JSON `["<name>","<uuid>"]` with every character
 # of a longest name escaped to 6 bytes (a control character is written \u0001), in base64.
 CURSOR_MAX_LENGTH = 4 * math.ceil((6 * NAME_MAX_LENGTH + 36 + len('["",""]')) / 3)
+CURSOR_PATTERN = "^[A-Za-z0-9_-]+$"  # unpadded base64url
+NO_NUL_PATTERN = "^[^\\x00]*$"
+TIME_TEXT = (
+    "RFC 3339, e.g. `2020-06-20T14:29:00Z` or `2020-06-20T20:00:00%2B05:30` (write `+` as "
+    "`%2B`); a date, or a time without an offset, is also read, as UTC."
+)
+# The times Python's datetime holds; a filter bound beyond them is the same as the extreme.
+EARLIEST, LATEST = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
 
 
 class FetchQueryError(ValueError):
@@ -118,10 +126,8 @@ def parse_time(raw: str, name: str) -> datetime:
     try:
         return moment.astimezone(UTC)
     except OverflowError:
-        raise FetchQueryError(
-            f"{name} {raw!r} is outside the range of times this API handles; "
-            "use a time between the years 0002 and 9998"
-        ) from None
+        # Within a day of year 1 or 9999: nothing stored lies beyond the extreme.
+        return EARLIEST if moment.year == 1 else LATEST
 
 
 def parse_fetch_query(

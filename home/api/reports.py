@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -16,20 +17,24 @@ from litestar import Controller, Request, Response, get
 from litestar.enums import MediaType
 from litestar.exceptions import ClientException
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Schema
 from litestar.params import QueryParameter
 from litestar.response import Stream
 
 from home.api.auth import require_reader
 from home.api.cache import BodyCache
-from home.api.query import FetchQueryError, parse_time
+from home.api.openapi import accepts, zone_reference
+from home.api.query import TIME_TEXT, FetchQueryError, parse_time
 from home.api.response import accepts_gzip
 from home.api.schemas import ErrorResponse
 from home.roster import reports
-from home.roster.validation import check_tz
+from home.roster.validation import FIRST_YEAR, LAST_YEAR, check_tz
 from home.storage import DataVersion, Storage
 from home.storage import report_query as sql
 
 DEFAULT_DAYS = 30
+FIRST_MOMENT = datetime(FIRST_YEAR, 1, 1, tzinfo=UTC).timestamp()
+LAST_MOMENT = datetime(LAST_YEAR + 1, 1, 1, tzinfo=UTC).timestamp()
 MAX_DAYS = 366
 MAX_TOP = 1_000
 CSV_HEADER = b"member_id,real_name,tz,bucket,seconds\r\n"
@@ -158,13 +163,19 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in tags or etag in tags or etag[:-1] + '.gz"' in tags
 
 
-def _window(since: str | None, until: str | None, now: float) -> tuple[float, float]:
+def report_window(since: str | None, until: str | None, now: float) -> tuple[float, float]:
+    """The report's window in UTC seconds, or 400: since before until, at most MAX_DAYS apart."""
     try:
         end = parse_time(until, "until").timestamp() if until is not None else now
         start = parse_time(since, "since").timestamp() if since is not None else None
     except FetchQueryError as error:
         raise ClientException(detail=str(error)) from None
     start = end - DEFAULT_DAYS * 86_400 if start is None else start
+    if not (start >= FIRST_MOMENT and end <= LAST_MOMENT):
+        raise ClientException(
+            detail=f"since and until must lie between the years {FIRST_YEAR} and {LAST_YEAR}, "
+            "the times this service stores (since defaults to 30 days before until)"
+        )
     if start >= end:
         raise ClientException(
             detail=f"since ({reports.utc_text(start)}) is not before until "
@@ -192,6 +203,14 @@ def _zone(tz: str) -> str:
         raise ClientException(detail=f"{error}, or use tz=member or tz=UTC") from None
 
 
+def _top(raw: str) -> int:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_TOP:
+        raise ClientException(
+            detail=f"top must be from 1 to {MAX_TOP:,} (a whole number), not {raw!r}"
+        )
+    return int(raw)
+
+
 async def _csv(body: bytes) -> AsyncIterator[bytes]:
     view = memoryview(body)
     for offset in range(0, len(body), 256 * 1024):
@@ -214,13 +233,20 @@ ERRORS = {
     401: ResponseSpec(ErrorResponse, description="A token is needed", generate_examples=False),
     503: ResponseSpec(ErrorResponse, description="The database did not answer"),
 }
+WINDOW_TEXT = f"since must be before until, at most {MAX_DAYS} days apart (else 400). {TIME_TEXT}"
 Since = Annotated[
     str | None,
     QueryParameter(
-        description="ISO 8601 time (UTC without an offset); default: 30 days before until"
+        description=f"Default: {DEFAULT_DAYS} days before until; {WINDOW_TEXT}",
+        schema_extra=accepts(format="date-time"),
     ),
 ]
-Until = Annotated[str | None, QueryParameter(description="ISO 8601 time; default: now")]
+Until = Annotated[
+    str | None,
+    QueryParameter(
+        description=f"Default: now; {WINDOW_TEXT}", schema_extra=accepts(format="date-time")
+    ),
+]
 
 
 class ReportsController(Controller):
@@ -237,26 +263,42 @@ class ReportsController(Controller):
         since: Since = None,
         until: Until = None,
         group: Annotated[
-            str, QueryParameter(description="`day` (default) or `week` (ISO weeks)")
+            str,
+            QueryParameter(
+                description="`day` (default) or `week` (ISO weeks)",
+                schema_extra=accepts(enum=list(reports.GROUPS)),
+            ),
         ] = "day",
         tz: Annotated[
             str,
             QueryParameter(
                 description="Whose calendar: `member` (each member's own, the default), "
-                "`UTC`, or an IANA zone"
+                "`UTC`, or an IANA zone",
+                schema_extra=accepts(
+                    type=None,
+                    any_of=[Schema(type="string", enum=["member", "UTC"]), zone_reference()],  # type: ignore[arg-type]
+                ),
             ),
         ] = "member",
-        format: Annotated[str, QueryParameter(description="`json` (default) or `csv`")] = "json",
+        format: Annotated[
+            str,
+            QueryParameter(
+                description="`json` (default) or `csv`", schema_extra=accepts(enum=["json", "csv"])
+            ),
+        ] = "json",
         top: Annotated[
-            int | None,
-            QueryParameter(description="Only the N most active members (1 to 1,000)"),
+            str | None,
+            QueryParameter(
+                description=f"Only the N most active members (1 to {MAX_TOP:,})",
+                schema_extra=accepts(type="integer", minimum=1, maximum=MAX_TOP),
+            ),
         ] = None,
     ) -> ActivityReport:
         """Each member's seconds per bucket and the totals per bucket, inside the window. A
         period crossing midnight is split between its days; a running session counts up to
         now. CSV (`format=csv` or `Accept: text/csv`): `member_id,real_name,tz,bucket,seconds`."""
         now = _now()
-        start, end = _window(since, until, now)
+        start, end = report_window(since, until, now)
         if group not in reports.GROUPS:
             raise ClientException(detail=f"group must be day or week, not {group!r}")
         zone = _zone(tz)
@@ -264,8 +306,7 @@ class ReportsController(Controller):
             raise ClientException(detail=f"format must be json or csv, not {format!r}")
         if "text/csv" in request.headers.get("accept", ""):
             format = "csv"
-        if top is not None and not 1 <= top <= MAX_TOP:
-            raise ClientException(detail=f"top must be from 1 to {MAX_TOP:,}, not {top}")
+        most = None if top is None else _top(top)
         service: ReportService = request.app.state.reports
         adapter = service.storage.adapter()
         counted_to = min(end, now)
@@ -284,7 +325,7 @@ class ReportsController(Controller):
             )
             if format == "csv":
                 return _csv_rows(report)
-            listed = report.members if top is None else reports.most_active(report, top)
+            listed = report.members if most is None else reports.most_active(report, most)
             return _encode(
                 ActivityReport(
                     ok=True,
@@ -300,7 +341,7 @@ class ReportsController(Controller):
                 )
             )
 
-        key = f"{format} activity {start} {end} {counted_to} {group} {zone} {top}"
+        key = f"{format} activity {start} {end} {counted_to} {group} {zone} {most}"
         response = await service.answer(
             request,
             key,
@@ -368,7 +409,7 @@ class ReportsController(Controller):
     ) -> SessionsReport:
         """A histogram of the lengths of finished sessions that started inside the window."""
         now = _now()
-        start, end = _window(since, until, now)
+        start, end = report_window(since, until, now)
         service: ReportService = request.app.state.reports
         adapter = service.storage.adapter()
 

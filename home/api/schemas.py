@@ -6,6 +6,9 @@ from typing import Annotated
 
 import msgspec
 
+from home.api.openapi import zone_reference
+from home.roster.tables import NAME_MAX_LENGTH
+
 
 class Period(msgspec.Struct):
     """One activity period: `June 05 2020 09:07` (UTC) by default, `Feb 1 2020 1:33PM` in the
@@ -60,17 +63,34 @@ class ErrorResponse(msgspec.Struct):
     error: str
 
 
+# Published without msgspec enforcing it (`extra` is only documented), so that a refusal is
+# explained in our words by home.roster.validation and home.roster.sessions.
 DATE_TIME = msgspec.Meta(
-    extra_json_schema={"format": "date-time"},
-    description="RFC 3339 with a UTC offset, e.g. `2026-11-30T09:15:00+05:30`",
+    extra_json_schema={"extra": {"format": "date-time"}},
+    description="RFC 3339 with a UTC offset, e.g. `2026-11-30T09:15:00+05:30`; between the "
+    "years 1900 and 2999 (UTC) and not in the future",
+)
+REAL_NAME = msgspec.Meta(
+    extra_json_schema={
+        "extra": {
+            "min_length": 1,
+            "max_length": NAME_MAX_LENGTH,
+            "pattern": "^[^\\x00]*[^\\s\\x00][^\\x00]*$",
+        }
+    },
+    description=f"1 to {NAME_MAX_LENGTH} characters, not only spaces, without NUL",
+)
+TIME_ZONE = msgspec.Meta(
+    extra_json_schema={"extra": {"all_of": [{"$ref": zone_reference().ref}]}},
+    description="An IANA time zone, e.g. `Europe/London`",
 )
 
 
 class NewMemberIn(msgspec.Struct, forbid_unknown_fields=True):
     """A member to add."""
 
-    real_name: str
-    tz: str
+    real_name: Annotated[str, REAL_NAME]
+    tz: Annotated[str, TIME_ZONE]
 
 
 class MemberCreated(msgspec.Struct):

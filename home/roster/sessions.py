@@ -19,6 +19,7 @@ from home.roster.timefmt import format_rfc3339
 from home.roster.validation import (
     FIRST_YEAR,
     LAST_YEAR,
+    as_utc,
     check_period,
     check_real_name,
     check_tz,
@@ -81,8 +82,9 @@ class Clash(Conflict):
         )
 
 
-class StoppedTooEarly(Invalid):
-    """The database refused an end before the running session's start."""
+class StoppedTooEarly(Conflict):
+    """The database refused an end before the running session's start (it conflicts with
+    what is stored, like an overlap: 409)."""
 
     def __init__(self, member_id: str, at: datetime):
         super().__init__(f"at ({format_rfc3339(at)}) is before the running session started")
@@ -92,7 +94,7 @@ class StoppedTooEarly(Invalid):
         running = await running_session(self.member_id)
         if running is None:
             return self
-        return Invalid(
+        return Conflict(
             f"at ({format_rfc3339(self.at)}) is before the running session started "
             f"({format_rfc3339(running.start_time)}); a session ends at or after its start"
         )
@@ -257,7 +259,10 @@ def _moment(moment: datetime | None, name: str) -> datetime:
         return now
     if moment.tzinfo is None:
         raise Invalid(f"{name} has no UTC offset; add one, e.g. Z or +05:30")
-    moment = moment.astimezone(UTC)
+    try:
+        moment = as_utc(moment)
+    except ValueError as error:  # within a day of year 1 or 9999
+        raise Invalid(f"{name}: {error}") from None
     if moment > now + CLOCK_SKEW:
         raise Invalid(
             f"{name} ({format_rfc3339(moment)}) is in the future; send the time it happened"

@@ -182,7 +182,7 @@ async def test_stopping_before_the_start_is_refused(system):
     await system.start(member, at=at(1))
     before = await stored()
     response = await system.stop(member, at=at(2))
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert "before the running session started" in response.json()["error"]
     assert await stored() == before
 

@@ -179,6 +179,8 @@ async def test_reports_are_cached_per_data_version_with_an_etag(client):
         ({"since": "2020-01-01", "until": "2025-01-01"}, "the limit is 366 days"),
         ({"format": "xml"}, "format must be json or csv"),
         ({"top": "0"}, "top must be from 1"),
+        ({"top": "x"}, "top must be from 1"),
+        ({"until": "0001-01-02T00:00:00Z"}, "between the years 1900 and 2999"),
     ],
 )
 async def test_bad_parameters_get_400_saying_what_to_change(client, params, says):
