@@ -6,9 +6,11 @@ like /fetch/); a report that counts running sessions up to now is kept for the m
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -112,6 +114,24 @@ class SessionsReport(msgspec.Struct):
     bins: list[LengthBin]
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Run a report's computation without Python's cyclic garbage collector.
+
+    A report over 100,000 members builds about a million tuples, dicts and structs, none in a
+    cycle; the collector would walk them again and again as they are made (a fifth of the
+    computation's time). The computation is synchronous, so no other request runs meanwhile,
+    and the collector is back on when it ends, as it was before.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 class ReportService:
     """Reports kept per data version, answered with an ETag, 304 and gzip."""
 
@@ -139,10 +159,11 @@ class ReportService:
         entry = self.cache.get(version, tag)
         if entry is None:
             read_version, rows = await adapter.read_all(statements)
-            self.cache.put(read_version, tag, compute(read_version, rows))
+            with _collector_paused():
+                body = compute(read_version, rows)
+            self.cache.put(read_version, tag, body)
             entry = self.cache.get(read_version, tag)
             if entry is None:  # a newer version arrived meanwhile, or too large to keep
-                body = compute(read_version, rows)
                 return Response(content=body, media_type=MediaType.JSON, headers=headers)
             version = read_version
             headers["ETag"] = f'"{version.token}.{tag}"'

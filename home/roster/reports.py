@@ -108,27 +108,19 @@ def activity(
 
     `tz` is `member` (each member's own calendar), `UTC` or an IANA zone name.
     """
-    calendars: dict[str, Calendar] = {}
-    starts_in_scale: dict[str, list[float]] = {}
-
-    def calendar_of(zone_name: str) -> Calendar:
-        found = calendars.get(zone_name)
-        if found is None:
-            found = calendars[zone_name] = Calendar.of(zone_named(zone_name), since, until, group)
-            starts_in_scale[zone_name] = [scale.number(start) for start in found.starts]
-        return found
-
-    def starts_of(zone_name: str) -> list[float]:
-        calendar_of(zone_name)
-        return starts_in_scale[zone_name]
-
-    member_calendar = {row[0]: starts_of(row[2] if tz == "member" else tz) for row in members}
-    seconds: dict[str, dict[int, float]] = {}
+    calendars: dict[str, tuple[Calendar, list[float]]] = {}
+    for zone_name in {row[2] for row in members} if tz == "member" else {tz}:
+        calendar = Calendar.of(zone_named(zone_name), since, until, group)
+        calendars[zone_name] = (calendar, [scale.number(start) for start in calendar.starts])
+    # One lookup per period: each member's bucket starts and the seconds counted so far.
+    counted: dict[str, tuple[list[float], dict[int, float]]] = {
+        row[0]: (calendars[row[2] if tz == "member" else tz][1], {}) for row in members
+    }
     running_until = scale.number(min(until, now))
     since, until = scale.number(since), scale.number(until)
     for member_id, start, end in periods:
-        starts = member_calendar.get(member_id)
-        if starts is None:
+        found = counted.get(member_id)
+        if found is None:
             continue
         begin = start if start > since else since
         finish = running_until if end is None else end
@@ -136,10 +128,8 @@ def activity(
             finish = until
         if finish <= begin:
             continue
+        starts, buckets = found
         index = bisect_right(starts, begin) - 1
-        buckets = seconds.get(member_id)
-        if buckets is None:
-            buckets = seconds[member_id] = {}
         boundary = starts[index + 1]
         while boundary < finish:  # the period goes on past this bucket's end
             buckets[index] = buckets.get(index, 0.0) + (boundary - begin)
@@ -148,23 +138,20 @@ def activity(
         buckets[index] = buckets.get(index, 0.0) + (finish - begin)
     result = []
     totals: dict[str, int] = {}
-    none: dict[str, int] = {}
+    unit = scale.seconds_per_unit
     for member_id, real_name, member_tz in members:
-        found = seconds.get(member_id)
-        if found is None:
-            result.append(MemberActivity(member_id, real_name, member_tz, none))
-            continue
-        labels = calendar_of(member_tz if tz == "member" else tz).labels
+        found_seconds = counted[member_id][1]
         buckets = {}
-        unit = scale.seconds_per_unit
-        for index in sorted(found):
-            value = round(found[index] * unit)
-            if value:
-                key = labels[index]
-                buckets[key] = value
-                totals[key] = totals.get(key, 0) + value
+        if found_seconds:
+            labels = calendars[member_tz if tz == "member" else tz][0].labels
+            for index in sorted(found_seconds):
+                value = round(found_seconds[index] * unit)
+                if value:
+                    key = labels[index]
+                    buckets[key] = value
+                    totals[key] = totals.get(key, 0) + value
         result.append(MemberActivity(member_id, real_name, member_tz, buckets))
-    for calendar in calendars.values():
+    for calendar, _starts in calendars.values():
         for key in calendar.labels:
             totals.setdefault(key, 0)
     return Activity(result, dict(sorted(totals.items())))
