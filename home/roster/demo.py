@@ -217,7 +217,7 @@ async def populate_roster(
     summary = json.dumps({"members": count, "periods": count * periods, "days": days, "seed": seed})
     async with adapter.audited(actor) as transaction:
         writer = adapter.batch_writer(transaction.connection)
-        await writer.start()
+        await writer.start(count)
         pending: asyncio.Future[None] | None = None
         try:
             # Generate the next batch while the database writes the previous one.

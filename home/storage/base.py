@@ -153,8 +153,8 @@ class BatchWriter(ABC):
     entry for the whole run (`finish`) instead of one per row."""
 
     @abstractmethod
-    async def start(self) -> None:
-        """Prepare the connection before the first batch."""
+    async def start(self, members: int) -> None:
+        """Prepare the connection before the first batch of a run writing `members` members."""
 
     @abstractmethod
     async def write(self, members: list[MemberRow], spans: list[SpanRow]) -> None:

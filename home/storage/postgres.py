@@ -271,7 +271,7 @@ class PostgresBatchWriter(BatchWriter):
     def __init__(self, connection: Any):
         self.connection = connection
 
-    async def start(self) -> None:
+    async def start(self, members: int) -> None:
         # The audit trigger skips each statement; finish() writes one entry for the run.
         await self.connection.execute("SELECT set_config('roster.audit_bulk', 'on', true)")
 

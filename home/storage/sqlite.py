@@ -345,6 +345,12 @@ SUSPENDED_INDEXES = (
     "SELECT name, sql FROM sqlite_master WHERE type = 'index' "
     "AND name = 'activity_period_one_running'"
 )
+# Secondary indexes rebuilt after a run at least as large as the table: one sort each instead of
+# a random B-tree insert per row (100,000 members: about a second less).
+REBUILT_INDEXES = (
+    "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+    "AND tbl_name IN ('member', 'activity_period') AND name != 'activity_period_one_running'"
+)
 # The run writes new members only, so its periods (ids above the last before it) can overlap
 # only each other; julianday compares instants, as the triggers do.
 RUN_OVERLAPS = (
@@ -391,7 +397,7 @@ class SQLiteBatchWriter(BatchWriter):
         self.stored = _UnixToStored()
         self.last_before = 0
 
-    async def start(self) -> None:
+    async def start(self, members: int) -> None:
         # A larger page cache for this connection keeps index pages in memory instead of
         # spilling them to the WAL mid-transaction (bounded; freed when the connection closes).
         await self.connection.execute(f"PRAGMA cache_size = -{BATCH_CACHE_KIB}")
@@ -401,6 +407,10 @@ class SQLiteBatchWriter(BatchWriter):
             await self.connection.execute(f'DROP TRIGGER "{name}"')
         cursor = await self.connection.execute(SUSPENDED_INDEXES)
         self.indexes = [(row["name"], row["sql"]) for row in await cursor.fetchall()]
+        cursor = await self.connection.execute("SELECT count(*) AS stored FROM member")
+        if members >= (await cursor.fetchone())["stored"]:
+            cursor = await self.connection.execute(REBUILT_INDEXES)
+            self.indexes += [(row["name"], row["sql"]) for row in await cursor.fetchall()]
         for name, _ in self.indexes:
             await self.connection.execute(f'DROP INDEX "{name}"')
         cursor = await self.connection.execute(

@@ -28,6 +28,38 @@ async def roster_triggers(db) -> list[str]:
     return [row["tgname"] for row in rows]
 
 
+async def roster_indexes(db) -> dict[str, str]:
+    if db.kind == "sqlite":
+        rows = await db.engine.run_ddl(
+            "SELECT name, sql AS definition FROM sqlite_master WHERE type = 'index' "
+            "AND tbl_name IN ('member', 'activity_period')"
+        )
+    else:
+        rows = await db.engine.run_ddl(
+            "SELECT indexname AS name, indexdef AS definition FROM pg_indexes "
+            "WHERE tablename IN ('member', 'activity_period')"
+        )
+    return {row["name"]: row["definition"] for row in rows}
+
+
+@pytest.mark.parametrize("stored", [0, 50], ids=["empty", "larger-than-the-run"])
+async def test_populate_leaves_every_index_as_it_was(db, adapter, stored):
+    """On SQLite a run at least as large as the table rebuilds the secondary indexes after its
+    inserts; a smaller run keeps them. Either way the same indexes serve the next query."""
+    if stored:
+        await populate_roster(adapter, stored, periods=1, seed=1)
+    indexes = await roster_indexes(db)
+    await populate_roster(adapter, 20, periods=3, seed=2)
+    assert await roster_indexes(db) == indexes
+    assert await Member.count() == stored + 20
+    if db.kind == "sqlite":
+        plan = await db.engine.run_ddl(
+            "EXPLAIN QUERY PLAN SELECT start_time FROM activity_period WHERE member = 'x' "
+            "ORDER BY start_time"
+        )
+        assert "activity_period_member_start" in plan[0]["detail"]
+
+
 async def test_populate_writes_members_and_periods_and_bumps_the_version(db, adapter):
     before = await adapter.current_version()
     triggers = await roster_triggers(db)
