@@ -88,16 +88,15 @@ class Settings:
                 "ALLOWED_HOSTS contains a wildcard, which lets any Host header through: "
                 "list the exact host names"
             )
-        if self.fetch_token is not None and len(self.fetch_token) < MIN_SECRET_LENGTH:
-            problems.append(
-                f"FETCH_TOKEN is {len(self.fetch_token)} characters long: use at least "
-                f"{MIN_SECRET_LENGTH} random characters, e.g. from `openssl rand -hex 32`"
-            )
-        if self.metrics_token is not None and len(self.metrics_token) < MIN_SECRET_LENGTH:
-            problems.append(
-                f"METRICS_TOKEN is {len(self.metrics_token)} characters long: use at least "
-                f"{MIN_SECRET_LENGTH} random characters, e.g. from `openssl rand -hex 32`"
-            )
+        for name, token in (
+            ("FETCH_TOKEN", self.fetch_token),
+            ("METRICS_TOKEN", self.metrics_token),
+        ):
+            if token is not None and len(token) < MIN_SECRET_LENGTH:
+                problems.append(
+                    f"{name} is {len(token)} characters long: use at least "
+                    f"{MIN_SECRET_LENGTH} random characters, e.g. from `openssl rand -hex 32`"
+                )
         if self.admin_password is not None and len(self.admin_password) < MIN_SECRET_LENGTH:
             problems.append(
                 f"ADMIN_PASSWORD is {len(self.admin_password)} characters long: use at least "

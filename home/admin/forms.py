@@ -11,7 +11,7 @@ from starlette.requests import Request
 
 from home.admin.crud import actor
 from home.roster.api_keys import ApiKeyError, create_api_key
-from home.roster.demo import MAX_MEMBERS, MAX_PERIODS, parse_count, populate_roster
+from home.roster.demo import MAX_MEMBERS, MAX_PERIODS, populate_roster
 from home.roster.tables import KEY_NAME_MAX_LENGTH, ApiKey
 from home.storage import Storage
 
@@ -48,11 +48,11 @@ def forms(storage: Storage) -> list[FormConfig]:
     """Every admin form, writing through `storage`."""
 
     async def generate_demo_members(request: Request, data: DemoMembers) -> str:
-        """Create the members in one transaction; a bad count is refused before anything is
-        written."""
-        count = parse_count(data.count, name="count", low=1, high=MAX_MEMBERS)
-        periods = parse_count(data.periods, name="periods", low=0, high=MAX_PERIODS)
-        result = await populate_roster(storage.adapter(), count, periods, actor=actor(request))
+        """Create the members in one transaction; `populate_roster` refuses a bad count before
+        anything is written."""
+        result = await populate_roster(
+            storage.adapter(), data.count, data.periods, actor=actor(request)
+        )
         return (
             f"Created {result.members:,} members and {result.periods:,} activity periods "
             f"in {result.seconds:.2f} s"

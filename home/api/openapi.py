@@ -20,7 +20,6 @@ EDGE_ERRORS = {
     "431": "The headers are larger than 32 KiB",
 }
 TIME_ZONE = "TimeZone"
-UUID_PATTERN = "^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$"
 
 
 def accepts(**schema: Any) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import math
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 
 import msgspec
 
@@ -60,11 +61,7 @@ class FetchQuery:
         """True for the whole roster in the seed style (the request with no parameters)."""
         return self == PLAIN
 
-    @property
-    def filters_periods(self) -> bool:
-        """True when only periods inside a time window are listed."""
-        return self.since is not None or self.until is not None
-
+    @cached_property
     def tag(self) -> str:
         """A short, stable fingerprint of the request, for ETags and cache keys."""
         if self.is_plain:

@@ -27,7 +27,7 @@ from home.api.auth import require_reader
 from home.api.cache import BodyCache
 from home.api.openapi import accepts, zone_reference
 from home.api.query import TIME_TEXT, FetchQueryError, parse_time
-from home.api.response import accepts_gzip
+from home.api.response import accepts_gzip, cache_headers, etag_for, matches
 from home.api.schemas import ErrorResponse
 from home.roster import reports
 from home.roster.validation import FIRST_YEAR, LAST_YEAR, check_tz
@@ -40,7 +40,6 @@ LAST_MOMENT = datetime(LAST_YEAR + 1, 1, 1, tzinfo=UTC).timestamp()
 MAX_DAYS = 366
 MAX_TOP = 1_000
 CSV_HEADER = b"member_id,real_name,tz,bucket,seconds\r\n"
-CSV_CHUNK_MEMBERS = 1_000
 _encode = msgspec.json.Encoder().encode
 
 
@@ -151,37 +150,25 @@ class ReportService:
         adapter = self.storage.adapter()
         version = await adapter.current_version()
         tag = hashlib.blake2b(key.encode(), digest_size=6).hexdigest()
-        etag = f'"{version.token}.{tag}"'
-        gzipped = accepts_gzip(request.headers.get("accept-encoding"))
-        headers = {"ETag": etag, "Vary": "Accept-Encoding", "Cache-Control": "no-cache"}
-        if _matches(request.headers.get("if-none-match"), etag):
-            return Response(content=b"", status_code=304, headers=headers)
+        request_headers = request.headers
+        gzipped = accepts_gzip(request_headers.get("accept-encoding"))
+        if matches(request_headers.get("if-none-match"), version, tag):
+            etag = etag_for(version, tag, gzipped)
+            return Response(content=b"", status_code=304, headers=cache_headers(etag, False))
         entry = self.cache.get(version, tag)
         if entry is None:
-            read_version, rows = await adapter.read_all(statements)
+            version, rows = await adapter.read_all(statements)
             with _collector_paused():
-                body = compute(read_version, rows)
-            self.cache.put(read_version, tag, body)
-            entry = self.cache.get(read_version, tag)
+                body = compute(version, rows)
+            self.cache.put(version, tag, body)
+            entry = self.cache.get(version, tag)
             if entry is None:  # a newer version arrived meanwhile, or too large to keep
+                headers = cache_headers(etag_for(version, tag, False), False)
                 return Response(content=body, media_type=MediaType.JSON, headers=headers)
-            version = read_version
-            headers["ETag"] = f'"{version.token}.{tag}"'
-        if gzipped:
-            headers["Content-Encoding"] = "gzip"
-            headers["ETag"] = headers["ETag"][:-1] + '.gz"'
-            body = await self.cache.gzipped(version, tag, entry)
-        else:
-            body = entry.body
+        body = await self.cache.gzipped(version, tag, entry) if gzipped else entry.body
+        headers = cache_headers(etag_for(version, tag, gzipped), gzipped)
         media = MediaType.TEXT if key.startswith("csv") else MediaType.JSON
         return Response(content=body, media_type=media, headers=headers)
-
-
-def _matches(if_none_match: str | None, etag: str) -> bool:
-    if not if_none_match:
-        return False
-    tags = {candidate.strip().removeprefix("W/") for candidate in if_none_match.split(",")}
-    return "*" in tags or etag in tags or etag[:-1] + '.gz"' in tags
 
 
 def report_window(since: str | None, until: str | None, now: float) -> tuple[float, float]:

@@ -25,9 +25,9 @@ from home.web.http import head_response
 STREAM_AFTER_BYTES = 1024 * 1024
 
 
-def etag_for(version: DataVersion, query: FetchQuery, gzipped: bool) -> str:
-    """A strong ETag: the data version and the request; the gzip form has its own."""
-    return f'"{version.token}.{query.tag()}{".gz" if gzipped else ""}"'
+def etag_for(version: DataVersion, tag: str, gzipped: bool) -> str:
+    """A strong ETag: the data version and the request's tag; the gzip form has its own."""
+    return f'"{version.token}.{tag}{".gz" if gzipped else ""}"'
 
 
 def accepts_gzip(accept_encoding: str | None) -> bool:
@@ -58,13 +58,13 @@ def accepts_gzip(accept_encoding: str | None) -> bool:
     return quality > 0
 
 
-def matches(if_none_match: str | None, version: DataVersion, query: FetchQuery) -> bool:
+def matches(if_none_match: str | None, version: DataVersion, tag: str) -> bool:
     """True when If-None-Match names the current representation in either encoding."""
     if not if_none_match:
         return False
     if if_none_match.strip() == "*":
         return True
-    current = {etag_for(version, query, False), etag_for(version, query, True)}
+    current = {etag_for(version, tag, False), etag_for(version, tag, True)}
     for candidate in if_none_match.split(","):
         candidate = candidate.strip()
         if candidate.startswith("W/"):
@@ -74,7 +74,8 @@ def matches(if_none_match: str | None, version: DataVersion, query: FetchQuery) 
     return False
 
 
-def _headers(etag: str, gzipped: bool) -> dict[str, str]:
+def cache_headers(etag: str, gzipped: bool) -> dict[str, str]:
+    """The headers every answer of a cached representation carries."""
     headers = {"ETag": etag, "Vary": "Accept-Encoding", "Cache-Control": "no-cache"}
     if gzipped:
         headers["Content-Encoding"] = "gzip"
@@ -98,11 +99,11 @@ class FetchService:
         version = await self.storage.adapter().current_version()
         if version is not self._version:
             self._note_version(version)
-        if matches(if_none_match, version, query):
-            etag = etag_for(version, query, gzipped)
-            return Response(content=b"", status_code=304, headers=_headers(etag, False))
+        if matches(if_none_match, version, query.tag):
+            etag = etag_for(version, query.tag, gzipped)
+            return Response(content=b"", status_code=304, headers=cache_headers(etag, False))
         cache = self.cache
-        tag = query.tag()
+        tag = query.tag
         entry = cache.get(version, tag)
         if entry is None:
             metrics.FETCH_CACHE_MISS.inc()
@@ -126,7 +127,7 @@ class FetchService:
         return Response(
             content=body,
             media_type=MediaType.JSON,
-            headers=_headers(etag_for(version, query, gzipped), gzipped),
+            headers=cache_headers(etag_for(version, query.tag, gzipped), gzipped),
         )
 
     async def head(
@@ -141,11 +142,11 @@ class FetchService:
         version = await self.storage.adapter().current_version()
         if version is not self._version:
             self._note_version(version)
-        headers = _headers(etag_for(version, query, gzipped), gzipped)
-        if matches(if_none_match, version, query):
-            return head_response(304, _headers(headers["ETag"], False))
+        headers = cache_headers(etag_for(version, query.tag, gzipped), gzipped)
+        if matches(if_none_match, version, query.tag):
+            return head_response(304, cache_headers(headers["ETag"], False))
         headers["Content-Type"] = MediaType.JSON.value
-        entry = self.cache.get(version, query.tag())
+        entry = self.cache.get(version, query.tag)
         body = None if entry is None else (entry.gzip if gzipped else entry.body)
         if body is not None:
             headers["Content-Length"] = str(len(body))
@@ -176,18 +177,18 @@ class FetchService:
             else:
                 await opened.__aexit__(None, None, None)
                 body = b"".join(parts)
-                cache.put(snapshot.version, query.tag(), body)
-                entry = cache.get(snapshot.version, query.tag())
+                cache.put(snapshot.version, query.tag, body)
+                entry = cache.get(snapshot.version, query.tag)
                 if gzipped:
                     body = (
-                        await cache.gzipped(snapshot.version, query.tag(), entry)
+                        await cache.gzipped(snapshot.version, query.tag, entry)
                         if entry is not None
                         else compress(body)
                     )
                 return Response(
                     content=body,
                     media_type=MediaType.JSON,
-                    headers=_headers(etag_for(snapshot.version, query, gzipped), gzipped),
+                    headers=cache_headers(etag_for(snapshot.version, query.tag, gzipped), gzipped),
                 )
         except BaseException as error:
             await opened.__aexit__(type(error), error, error.__traceback__)
@@ -195,7 +196,7 @@ class FetchService:
         return Stream(
             _stream(parts, chunks, opened, snapshot, query, gzipped, cache),
             media_type=MediaType.JSON,
-            headers=_headers(etag_for(snapshot.version, query, gzipped), gzipped),
+            headers=cache_headers(etag_for(snapshot.version, query.tag, gzipped), gzipped),
         )
 
 
@@ -212,7 +213,7 @@ async def _stream(
     compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31) if gzipped else None
     # Only one stream per body keeps a copy for the cache, so concurrent streams of a large
     # roster hold one chunk each, not one document each.
-    fill = cache.claim_fill(snapshot.version, query.tag())
+    fill = cache.claim_fill(snapshot.version, query.tag)
     kept: list[bytes] | None = list(parts) if fill is not None else None
     kept_size = sum(len(part) for part in parts)
     compressed_kept: list[bytes] = []
@@ -257,7 +258,7 @@ async def _stream(
         kept.clear()
         cache.put(
             snapshot.version,
-            query.tag(),
+            query.tag,
             body,
             b"".join(compressed_kept) if compressor is not None else None,
         )

@@ -38,7 +38,7 @@ class DashboardController(Controller):
         if await admin_user(request) is None:
             return Redirect(LOGIN, status_code=303)  # type: ignore[return-value]
         return Response(
-            (STATIC / "index.html").read_bytes(),
+            _read(STATIC / "index.html"),
             media_type=MediaType.HTML,
             headers={"cache-control": "no-store"},
         )

@@ -13,10 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
-from home.roster.timefmt import zone_named
+from home.roster.timefmt import format_rfc3339, zone_named
 from home.storage.base import TimeScale
-
-SECONDS = TimeScale(seconds_per_unit=1.0, unit_at_epoch=0.0)
 
 GROUPS = ("day", "week")
 # Session lengths, in seconds: each bin holds [low, next low).
@@ -100,7 +98,7 @@ def activity(
     now: float,
     group: str,
     tz: str,
-    scale: TimeScale = SECONDS,
+    scale: TimeScale,
 ) -> Activity:
     """Seconds active per bucket for each of `members` (`(id, real_name, tz)` rows) from
     `periods` (`(member id, start, end or None)` rows, times in `scale`) inside [since,
@@ -164,7 +162,7 @@ def most_active(report: Activity, top: int) -> list[MemberActivity]:
 
 
 def session_lengths(
-    periods: list[Any], since: float, until: float, scale: TimeScale = SECONDS
+    periods: list[Any], since: float, until: float, scale: TimeScale
 ) -> list[tuple[str, int, int]]:
     """How many finished sessions that started inside [since, until) (Unix seconds) lasted how
     long: `(bin label, lowest seconds, sessions)` per bin; `periods` times in `scale`."""
@@ -180,4 +178,4 @@ def session_lengths(
 
 def utc_text(seconds: float) -> str:
     """Unix seconds as RFC 3339 in UTC, whole seconds: `2026-11-30T03:45:00Z`."""
-    return datetime.fromtimestamp(int(seconds), UTC).replace(tzinfo=None).isoformat() + "Z"
+    return format_rfc3339(datetime.fromtimestamp(int(seconds), UTC))

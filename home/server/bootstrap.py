@@ -17,11 +17,12 @@ async def bootstrap(settings: Settings) -> None:
     """Seed demo members into an empty roster and make sure an admin can log in."""
     storage = Storage(settings)
     try:
-        if await Member.count() == 0:
+        stored = await Member.count()
+        if stored == 0:
             result = await populate_roster(storage.adapter(), DEMO_MEMBERS, actor="make run")
             print(f"Seeded {result.members} demo members with {result.periods} activity periods")
         else:
-            print(f"Roster has {await Member.count()} members; no demo data added")
+            print(f"Roster has {stored} members; no demo data added")
     finally:
         await storage.close()
     await ensure_admin_user(settings)

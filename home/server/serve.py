@@ -23,7 +23,6 @@ LOG_CONFIG = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "line": {"format": "%(message)s"},
         "default": {
             "()": "uvicorn.logging.DefaultFormatter",
             "fmt": "%(levelprefix)s %(name)s: %(message)s",
@@ -31,11 +30,6 @@ LOG_CONFIG = {
         },
     },
     "handlers": {
-        "access": {
-            "class": "logging.StreamHandler",
-            "formatter": "line",
-            "stream": "ext://sys.stdout",
-        },
         "default": {
             "class": "logging.StreamHandler",
             "formatter": "default",
@@ -43,11 +37,10 @@ LOG_CONFIG = {
         },
     },
     "loggers": {
-        "roster.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
         "roster": {"handlers": ["default"], "level": "INFO", "propagate": False},
         "uvicorn": {"handlers": ["default"], "level": "INFO", "propagate": False},
         "uvicorn.error": {"level": "INFO"},
-        # Replaced by roster.access, which logs the real path of admin requests.
+        # Replaced by the edge's access line (home/web/edge.py), which has the real admin paths.
         "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
     },
 }

@@ -23,6 +23,8 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
+from piccolo.querystring import QueryString
+
 from home.settings import Settings
 
 VERSION_SQL = "SELECT epoch, version FROM roster_version WHERE id = 1"
@@ -193,8 +195,6 @@ class Adapter(ABC):
 
     async def ping(self) -> None:
         """Run `SELECT 1`; raises when the database cannot answer."""
-        from piccolo.querystring import QueryString
-
         await self.engine.run_querystring(QueryString("SELECT 1"))
 
     @abstractmethod
@@ -242,8 +242,6 @@ class Adapter(ABC):
         """
         count, active = await self._count(key_id, window)
         if count == 1:  # a new minute: forget the key's minutes older than an hour
-            from piccolo.querystring import QueryString
-
             await self.engine.run_querystring(
                 QueryString(
                     "DELETE FROM api_key_usage WHERE key_id = {} AND window_start < {}",

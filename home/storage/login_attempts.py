@@ -77,7 +77,6 @@ class SharedLoginLimit(LoginLimit):
     def __init__(self, path: Path, *, limit: int, timespan: int, block_duration: int | None = None):
         super().__init__(limit=limit, timespan=timespan, block_duration=block_duration)
         self.path = Path(path)
-        self._next_sweep = 0.0
         self._connection = self._open()
 
     def _open(self) -> sqlite3.Connection:

@@ -29,7 +29,7 @@ function draw(id, traces, layout, empty) {
   }
   return Plotly.react(element, traces, shown, CONFIG).then(() => {
     element.dataset.drawn = "true";
-    element.dataset.points = String(traces.reduce((n, trace) => n + trace.x.length, 0));
+    element.dataset.points = String(points);
   });
 }
 
