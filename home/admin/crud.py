@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from home.storage import Storage
-from home.storage.base import Rule
+from home.storage.base import Adapter, Rule
 
 # The mount puts the app's storage here, in each request's ASGI scope.
 STORAGE_KEY = "roster.storage"
@@ -29,12 +29,6 @@ RULE_MESSAGES = {
     ),
     Rule.ONE_RUNNING: ("end_time", "this member already has a running session; give this an end"),
     Rule.ENDS_AFTER_START: ("end_time", "a period must end at or after its start"),
-}
-# How a rule shows in the `db_error` text Piccolo answers a refused write with, on either engine.
-RULE_TEXTS = {
-    Rule.NO_OVERLAP: ("activity_period_no_overlap",),
-    Rule.ONE_RUNNING: ("activity_period_one_running", "activity_period.member"),
-    Rule.ENDS_AFTER_START: ("ends_after_start",),
 }
 
 
@@ -94,7 +88,7 @@ async def _audited(request: Request, write: Callable[[], Awaitable[Response]]) -
             if response.status_code >= 400:
                 raise _Refused(response)
     except _Refused as refused:
-        return _explained(refused.response)
+        return _explained(refused.response, adapter)
     except Exception as error:
         rule = adapter.broken_rule(error)
         if rule not in RULE_MESSAGES:
@@ -103,16 +97,14 @@ async def _audited(request: Request, write: Callable[[], Awaitable[Response]]) -
     return response
 
 
-def _explained(response: Response) -> Response:
+def _explained(response: Response, adapter: Adapter) -> Response:
     """Piccolo's `{"db_error": ...}` answer for a broken rule, in the form's own error shape."""
     try:
         text = json.loads(response.body).get("db_error")
     except (ValueError, AttributeError):
         return response
-    for rule, texts in RULE_TEXTS.items():
-        if isinstance(text, str) and any(part in text for part in texts):
-            return _form_error(*RULE_MESSAGES[rule])
-    return response
+    rule = adapter.rule_in_text(text) if isinstance(text, str) else None
+    return _form_error(*RULE_MESSAGES[rule]) if rule in RULE_MESSAGES else response
 
 
 def _form_error(column: str, message: str) -> Response:

@@ -236,6 +236,13 @@ class Adapter(ABC):
     def broken_rule(self, error: BaseException) -> Rule | None:
         """The rule a refused write broke, or None when `error` is not such a refusal."""
 
+    # The words by which the engine's refusal names each rule (a constraint or its message).
+    rule_texts: dict[str, Rule] = {}
+
+    def rule_in_text(self, text: str) -> Rule | None:
+        """The rule a refusal's text (e.g. the `db_error` Piccolo Admin answers) names, if any."""
+        return next((rule for part, rule in self.rule_texts.items() if part in text), None)
+
     async def count_request(self, key_id: int, window: int) -> tuple[int, bool]:
         """Count one request by API key `key_id` in minute `window`: how many it made in it,
         and whether the key is still active (one statement, so revoking takes effect at once).

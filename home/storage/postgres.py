@@ -143,6 +143,7 @@ class PostgresAdapter(Adapter):
 
     name = "PostgreSQL"
     dialect = PostgresDialect()
+    rule_texts = RULES
     times = PostgresTimes()
 
     def __init__(self, engine: Any, settings: Settings):

@@ -181,6 +181,7 @@ class SQLiteAdapter(Adapter):
 
     name = "SQLite"
     dialect = SQLiteDialect()
+    rule_texts = RULES
     times = SQLiteTimes()
 
     def __init__(self, engine: Any, settings: Any):
@@ -308,7 +309,7 @@ class SQLiteAdapter(Adapter):
     def broken_rule(self, error: BaseException) -> Rule | None:
         if not isinstance(error, sqlite3.IntegrityError):
             return None
-        return next((rule for text, rule in RULES.items() if text in str(error)), None)
+        return self.rule_in_text(str(error))
 
     async def _count(self, key_id: int, window: int) -> tuple[int, bool]:
         rows = await self.engine.run_querystring(

@@ -12,6 +12,7 @@ import pytest
 
 from home.roster.tables import ActivityPeriod, Member
 from home.roster.validation import check_period, check_real_name, check_tz
+from home.storage.base import Rule
 from tests.factories import make_member, make_period, write_outside_app
 
 START = datetime(2020, 6, 20, 14, 29, tzinfo=UTC)
@@ -30,6 +31,26 @@ async def test_database_refuses_it_through_raw_sql_too(db):
     with pytest.raises(Exception, match="(?i)check|ends_after_start"):
         await ActivityPeriod.raw(sql, member.id, START, START - timedelta(minutes=5))
     assert await ActivityPeriod.count() == 0
+
+
+async def test_each_refusal_text_names_its_rule(adapter):
+    """The text of a refused write (what Piccolo Admin answers as `db_error`) names the rule it
+    broke, on either engine, as the error itself does."""
+    member = await make_member()
+    await make_period(member, START, START + timedelta(hours=1))
+    await make_period(member, START + timedelta(hours=2), None)
+    attempts = [
+        (Rule.ENDS_AFTER_START, START, START - timedelta(seconds=1)),
+        (Rule.NO_OVERLAP, START + timedelta(minutes=30), START + timedelta(minutes=45)),
+        (Rule.NO_OVERLAP, START + timedelta(days=1), None),  # the running one goes on
+    ]
+    for rule, start, end in attempts:
+        with pytest.raises(Exception) as refused:
+            await make_period(member, start, end)
+        assert adapter.broken_rule(refused.value) is rule
+        assert adapter.rule_in_text(str(refused.value)) is rule
+    assert adapter.rule_in_text("some other error") is None
+    assert await ActivityPeriod.count() == 2
 
 
 async def test_database_accepts_zero_length_period(db):
