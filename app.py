@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     """The service for `settings` (default: read from the environment)."""
     settings = settings or get_settings()
     storage = Storage(settings)
+    fetch = FetchService(storage)
     app = Litestar(
         route_handlers=[
             FetchController if settings.fetch_token else PublicFetchController,
@@ -54,7 +55,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             {
                 "settings": settings,
                 "storage": storage,
-                "fetch": FetchService(storage),
+                "fetch": fetch,
                 "reports": ReportService(storage),
             }
         ),
@@ -85,9 +86,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # Litestar's own middleware runs only for requests that match a route; these wrap every
     # request (404s and 405s included, and the admin mount) from the outside.
     # The access log times every request already, so it also reports them to the metrics.
+    # A cached /fetch/ is answered by the edge itself while /fetch/ needs no token.
     app.asgi_handler = Edge(
         app.asgi_handler,
         settings.allowed_hosts,
         observe=metrics.observe_request if settings.metrics else None,
+        shortcut=None if settings.fetch_token else fetch.replay,
     )
     return app

@@ -23,7 +23,7 @@ from home.api.query import (
     FetchQueryError,
     parse_fetch_query,
 )
-from home.api.response import FetchService
+from home.api.response import FetchService, conditional_headers
 from home.api.schemas import ErrorResponse, FetchResponse, FullThrottleResponse
 from home.roster.tables import NAME_MAX_LENGTH
 
@@ -157,7 +157,8 @@ class FetchController(Controller):
         _refuse_repeated(request)
         query = _query(style, limit, cursor, tz, name, since, until)
         service: FetchService = request.app.state.fetch
-        return await service.get(query, *_conditional_headers(request))
+        service.learn(request.scope, query)
+        return await service.get(query, *conditional_headers(request.scope))
 
     @head(
         "/",
@@ -175,7 +176,7 @@ class FetchController(Controller):
         params = request.query_params
         query = _query(*(params.get(key) for key in QUERY_KEYS))
         service: FetchService = request.app.state.fetch
-        return await service.head(query, *_conditional_headers(request))
+        return await service.head(query, *conditional_headers(request.scope))
 
 
 QUERY_KEYS = ("style", "limit", "cursor", "tz", "name", "since", "until")
@@ -197,23 +198,6 @@ def _query(*raw: str | None) -> FetchQuery:
         return parse_fetch_query(*raw)
     except FetchQueryError as error:
         raise ClientException(detail=str(error)) from None
-
-
-def _conditional_headers(request: Request[Any, Any, Any]) -> tuple[str | None, str | None]:
-    """Accept-Encoding and If-None-Match, read straight from the ASGI scope.
-
-    Building request.headers would cost more than the whole cached answer. A header sent on
-    several lines is one comma-separated list (RFC 9110, section 5.3).
-    """
-    accept_encoding = if_none_match = None
-    for header, value in request.scope["headers"]:
-        if header == b"accept-encoding":
-            text = value.decode("latin-1")
-            accept_encoding = text if accept_encoding is None else f"{accept_encoding}, {text}"
-        elif header == b"if-none-match":
-            text = value.decode("latin-1")
-            if_none_match = text if if_none_match is None else f"{if_none_match}, {text}"
-    return accept_encoding, if_none_match
 
 
 class PublicFetchController(FetchController):

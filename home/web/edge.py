@@ -4,13 +4,17 @@ It applies, in order, the request limits (`limits.py`), the host check (`hosts.p
 the app and adds the security headers (`security_headers.py`) and the request id to its
 answer, and writes the access-log line (`access_log.py`). One wrapper rather than four nested
 ones: each layer cost an await per message and a copy of the header list, on every request.
+
+A `shortcut` may answer a request before the app routes it (the API's replay of cached
+/fetch/ answers); whatever it answers gets the same limits, headers and log line.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -21,6 +25,18 @@ from home.web.security_headers import security_headers
 # What the edge tells an observer (the metrics) about each request: method, route template
 # (None when no route matched), status and seconds.
 Observer = Callable[[str, str | None, int, float], None]
+
+
+class Answer(Protocol):
+    """A complete response a shortcut gives: sent as it is, with the edge's headers added."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    route: str
+
+
+Shortcut = Callable[[Scope], Awaitable[Any]]  # returns an Answer, or None to let the app answer
 
 
 def write_stdout(line: bytes) -> None:
@@ -38,11 +54,13 @@ class Edge:
         allowed_hosts: tuple[str, ...] = (),
         observe: Observer | None = None,
         write: Callable[[bytes], None] = write_stdout,
+        shortcut: Shortcut | None = None,
     ) -> None:
         self.app = app
         self.allowed = frozenset(allowed_hosts)
         self.observe = observe
         self.write = write
+        self.shortcut = shortcut
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -53,6 +71,7 @@ class Edge:
         request_id = access_log.request_id(request.request_id)
         status = 0
         sent = 0
+        route = None
         scheme = scope.get("scheme", "http")
 
         async def edge_send(message: Message) -> None:
@@ -73,8 +92,17 @@ class Edge:
                 refusal = hosts.refusal(scope, request.host, self.allowed)
             if refusal is not None:
                 await send_error(edge_send, *refusal)
-            elif request.content_length == 0 and not request.chunked:
-                await self.app(scope, receive, edge_send)  # no body: nothing to count
+            elif request.content_length == 0 and not request.chunked:  # no body to count
+                answer = None if self.shortcut is None else await self.shortcut(scope)
+                if answer is None:
+                    await self.app(scope, receive, edge_send)
+                else:
+                    route = answer.route
+                    await edge_send(
+                        {"type": "http.response.start", "status": answer.status,
+                         "headers": answer.headers}
+                    )  # fmt: skip
+                    await edge_send({"type": "http.response.body", "body": answer.body})
             else:
                 await limits.call_with_body_limit(self.app, scope, receive, edge_send)
         except BaseException:
@@ -84,5 +112,6 @@ class Edge:
             seconds = time.perf_counter() - started
             if self.observe is not None:
                 # Litestar's router notes the matched route's template in the scope.
-                self.observe(scope["method"], scope.get("path_template"), status or 499, seconds)
+                route = route or scope.get("path_template")
+                self.observe(scope["method"], route, status or 499, seconds)
             self.write(access_log.line(scope, request, request_id, status, sent, seconds))
