@@ -6,49 +6,108 @@ document.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 import msgspec
 
+from home.api.collector import collector_paused
 from home.api.query import FetchQuery, Position, encode_cursor
 from home.api.schemas import FullThrottleMember, MemberOut, Period
 from home.roster.timefmt import format_fullthrottle, zone_named
 from home.storage import Snapshot
-from home.storage.base import StoredTimes
+from home.storage.base import StoredTimes, UnusualTime
 
 CHUNK_MEMBERS = 1_000
 FETCH_ROWS = 4_000
+# The first read is smaller, so that shaping starts early and the next read overlaps it.
+FIRST_FETCH_ROWS = 1_000
+_MEMBER_ID = itemgetter(0)
 
 _encode = msgspec.json.Encoder().encode
 HEAD = b'{"ok":true,"members":['
 
 
 class _Shaper:
-    """Turns (member, period) rows into encoded member objects in the requested style."""
+    """Turns one member's (member, period) rows into their encodable object, in the requested
+    style."""
 
     def __init__(self, style: str, times: StoredTimes):
         self.fullthrottle = style == "fullthrottle"
         self.times = times
+        self.seed = times.seed_formatter()
 
     def member(self, rows: list[Any]) -> MemberOut | FullThrottleMember:
+        member_id, real_name, tz, start, _ = rows[0]
+        if start is None:  # the LEFT JOIN's row for a member without periods
+            periods: list[Period] = []
+        elif self.fullthrottle:
+            return self._fullthrottle(rows)
+        else:
+            seed = self.seed
+            try:
+                periods = [Period(seed(row[3]), seed(row[4])) for row in rows]
+            except UnusualTime:
+                times = self.times
+                spans = times.in_order([(row[3], row[4]) for row in rows])
+                periods = [Period(times.seed(start), times.seed(end)) for start, end in spans]
+        if self.fullthrottle:
+            return FullThrottleMember(member_id, real_name, tz, periods)
+        return MemberOut(member_id, real_name, tz, periods)
+
+    def _fullthrottle(self, rows: list[Any]) -> FullThrottleMember:
         member_id, real_name, tz = rows[0][0], rows[0][1], rows[0][2]
         times = self.times
-        spans = times.in_order([(row[3], row[4]) for row in rows if row[3] is not None])
-        if self.fullthrottle:
-            zone = zone_named(tz)
-            to_datetime = times.to_datetime
-            periods = [
-                Period(
-                    format_fullthrottle(to_datetime(start), zone),
-                    format_fullthrottle(to_datetime(end), zone),
-                )
-                for start, end in spans
-            ]
-            return FullThrottleMember(member_id, real_name, tz, periods)
-        seed = times.seed
-        periods = [Period(seed(start), seed(end)) for start, end in spans]
-        return MemberOut(member_id, real_name, tz, periods)
+        zone = zone_named(tz)
+        to_datetime = times.to_datetime
+        periods = [
+            Period(
+                format_fullthrottle(to_datetime(start), zone),
+                format_fullthrottle(to_datetime(end), zone),
+            )
+            for start, end in times.in_order([(row[3], row[4]) for row in rows])
+        ]
+        return FullThrottleMember(member_id, real_name, tz, periods)
+
+
+class _Batches:
+    """The snapshot's rows in batches, the next batch read while this one is shaped.
+
+    On SQLite the read runs in a worker thread that lets go of the GIL while SQLite steps
+    through the join; on PostgreSQL the server works on it. Either way it overlaps the
+    shaping, which runs on the event loop.
+    """
+
+    def __init__(self, snapshot: Snapshot):
+        self.snapshot = snapshot
+        self.reading: tuple[asyncio.Future[list[Any]], int] | None = None
+        self.size = min(FIRST_FETCH_ROWS, FETCH_ROWS)
+
+    def _read(self) -> tuple[asyncio.Future[list[Any]], int]:
+        size, self.size = self.size, FETCH_ROWS
+        return asyncio.ensure_future(self.snapshot.fetch(size)), size
+
+    async def next(self) -> tuple[list[Any], bool]:
+        """The next batch, and whether it is the last."""
+        reading, size = self.reading or self._read()
+        self.reading = None
+        rows = await reading
+        last = len(rows) < size
+        if not last:
+            self.reading = self._read()
+        return rows, last
+
+    async def close(self) -> None:
+        """Wait for a read still running: the snapshot's connection is not shared."""
+        if self.reading is None:
+            return
+        reading, self.reading = self.reading[0], None
+        await asyncio.wait([reading])
+        if not reading.cancelled():
+            reading.exception()  # retrieved: a failed read-ahead nobody needs is no error
 
 
 async def member_rows(
@@ -66,43 +125,43 @@ async def member_rows(
 async def render(snapshot: Snapshot, query: FetchQuery, times: StoredTimes) -> AsyncIterator[bytes]:
     """The JSON document for `query`, in chunks, built from the snapshot's rows."""
     shaper = _Shaper(query.style, times)
+    limit = query.limit
     yield HEAD
     chunk: list[Any] = []
-    pending: list[Any] = []
+    carried: list[Any] = []  # the last member of a batch, whose rows may go on in the next
     emitted = 0
     first_chunk = True
     last: Position | None = None
     more = False
     done = False
-    while not done:
-        rows = await snapshot.fetch(FETCH_ROWS)
-        done = len(rows) < FETCH_ROWS
-        for row in rows:
-            if pending and row[0] != pending[0][0]:
-                if query.limit is not None and emitted == query.limit:
-                    more = True
-                    pending = []
-                    done = True
-                    break
-                chunk.append(shaper.member(pending))
-                last = Position(pending[0][1], pending[0][0])
-                emitted += 1
-                pending = []
-            pending.append(row)
-        if done and pending:
-            if query.limit is not None and emitted == query.limit:
-                more = True
-            else:
-                chunk.append(shaper.member(pending))
-                last = Position(pending[0][1], pending[0][0])
-                emitted += 1
-            pending = []
-        if len(chunk) >= CHUNK_MEMBERS or (done and chunk):
-            encoded = _encode(chunk)[1:-1]
-            yield encoded if first_chunk else b"," + encoded
-            first_chunk = False
-            chunk = []
-    if query.limit is None:
+    batches = _Batches(snapshot)
+    try:
+        while not done:
+            rows, done = await batches.next()
+            if carried:
+                rows = carried + rows
+            groups = [list(group) for _, group in groupby(rows, key=_MEMBER_ID)]
+            carried = groups.pop() if groups and not done else []
+            with collector_paused():
+                for group in groups:
+                    if emitted == limit:
+                        more = done = True
+                        break
+                    chunk.append(shaper.member(group))
+                    emitted += 1
+                if chunk:
+                    last = Position(chunk[-1].real_name, chunk[-1].id)
+                if len(chunk) >= CHUNK_MEMBERS or (done and chunk):
+                    encoded = _encode(chunk)[1:-1]
+                    chunk = []
+                else:
+                    encoded = b""
+            if encoded:
+                yield encoded if first_chunk else b"," + encoded
+                first_chunk = False
+    finally:
+        await batches.close()
+    if limit is None:
         yield b"]}"
     else:
         next_cursor = encode_cursor(last) if more and last is not None else None

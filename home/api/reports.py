@@ -6,11 +6,9 @@ like /fetch/); a report that counts running sessions up to now is kept for the m
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -25,6 +23,7 @@ from litestar.response import Stream
 
 from home.api.auth import require_reader
 from home.api.cache import BodyCache
+from home.api.collector import collector_paused
 from home.api.openapi import accepts, zone_reference
 from home.api.query import TIME_TEXT, FetchQueryError, parse_time
 from home.api.response import accepts_gzip, cache_headers, etag_for, matches
@@ -113,24 +112,6 @@ class SessionsReport(msgspec.Struct):
     bins: list[LengthBin]
 
 
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Run a report's computation without Python's cyclic garbage collector.
-
-    A report over 100,000 members builds about a million tuples, dicts and structs, none in a
-    cycle; the collector would walk them again and again as they are made (a fifth of the
-    computation's time). The computation is synchronous, so no other request runs meanwhile,
-    and the collector is back on when it ends, as it was before.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 class ReportService:
     """Reports kept per data version, answered with an ETag, 304 and gzip."""
 
@@ -158,7 +139,7 @@ class ReportService:
         entry = self.cache.get(version, tag)
         if entry is None:
             version, rows = await adapter.read_all(statements)
-            with _collector_paused():
+            with collector_paused():
                 body = compute(version, rows)
             self.cache.put(version, tag, body)
             entry = self.cache.get(version, tag)

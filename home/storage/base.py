@@ -149,6 +149,15 @@ class StoredTimes(ABC):
         """`(start, end)` pairs in order of their start instants (SQL sorted them already
         wherever the stored form sorts as time)."""
 
+    def seed_formatter(self) -> Callable[[Any], str]:
+        """`seed` for one render of many rows: it may remember what it worked out (each day's
+        text, say) and raises `UnusualTime` for a value that needs `in_order` and `seed`."""
+        return self.seed
+
+
+class UnusualTime(ValueError):
+    """A stored time in a form the fast formatter leaves to `in_order` and `seed`."""
+
 
 class BatchWriter(ABC):
     """Bulk inserts through one transaction's connection. The audit trail gets one summary

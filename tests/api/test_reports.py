@@ -4,13 +4,11 @@ session lengths, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import csv
-import gc
 import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from home.api.reports import _collector_paused
 from tests.factories import make_member, make_period
 
 # A window (and periods) far enough back that "now" never matters.
@@ -200,18 +198,3 @@ async def test_reports_follow_the_fetch_token_and_accept_api_keys(db, adapter, c
     assert (await guarded.get("/api/reports/zones", headers=token)).status_code == 200
     system = await ClientSystem.register(guarded, adapter)
     assert (await system.get("/reports/zones")).status_code == 200
-
-
-def test_collector_is_paused_only_while_a_report_is_computed():
-    assert gc.isenabled()
-    with pytest.raises(ZeroDivisionError), _collector_paused():
-        assert not gc.isenabled()
-        1 / 0  # noqa: B018
-    assert gc.isenabled()
-    gc.disable()
-    try:
-        with _collector_paused():
-            assert not gc.isenabled()
-        assert not gc.isenabled()  # whoever turned it off keeps it off
-    finally:
-        gc.enable()
