@@ -58,22 +58,31 @@ class BodyCache:
         self, version: DataVersion, tag: str, body: bytes, gzipped: bytes | None = None
     ) -> None:
         """Keep a body rendered at `version` unless a newer version has been seen already."""
-        if version != self.version:
-            if (
-                self.version is not None
-                and version.epoch == self.version.epoch
-                and (version.number < self.version.number)
-            ):
-                return
-            self.version = version
-            self._entries.clear()
-            self._compressing.clear()
+        if version != self.version and not self.advance(version):
+            return
         entry = CachedBody(body, gzipped)
         if entry.size > self.max_bytes:
             return
         self._entries[tag] = entry
         self._entries.move_to_end(tag)
         self._evict()
+
+    def advance(self, version: DataVersion) -> bool:
+        """Move on to `version` unless it is older than the one held, dropping the bodies of
+        the old one at once (a large roster's body is not kept beside the next one's render).
+        False when `version` is older."""
+        if version == self.version:
+            return True
+        if (
+            self.version is not None
+            and version.epoch == self.version.epoch
+            and version.number < self.version.number
+        ):
+            return False
+        self.version = version
+        self._entries.clear()
+        self._compressing.clear()
+        return True
 
     def _evict(self) -> None:
         while len(self._entries) > self.max_entries or (

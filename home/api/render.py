@@ -140,9 +140,9 @@ async def render(snapshot: Snapshot, query: FetchQuery, times: StoredTimes) -> A
             rows, done = await batches.next()
             if carried:
                 rows = carried + rows
-            groups = [list(group) for _, group in groupby(rows, key=_MEMBER_ID)]
-            carried = groups.pop() if groups and not done else []
             with collector_paused():
+                groups = [list(group) for _, group in groupby(rows, key=_MEMBER_ID)]
+                carried = groups.pop() if groups and not done else []
                 for group in groups:
                     if emitted == limit:
                         more = done = True

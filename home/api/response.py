@@ -8,6 +8,7 @@ validated once, from the edge before routing (see `home/web/edge.py`).
 from __future__ import annotations
 
 import asyncio
+import io
 import zlib
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
@@ -250,9 +251,11 @@ class FetchService:
         return head_response(200, headers)
 
     def _note_version(self, version: DataVersion) -> None:
-        """Remember the current data version; count it when it is a change."""
+        """Remember the current data version (the cache lets go of older bodies at once); count
+        it when it is a change."""
         if self._version is not None and version != self._version:
             metrics.DATA_VERSION_CHANGES.inc()
+        self.cache.advance(version)
         self._version = version
 
     async def _render_response(self, query: FetchQuery, gzipped: bool) -> Response[Any]:
@@ -311,38 +314,44 @@ async def _stream(
     # Only one stream per body keeps a copy for the cache, so concurrent streams of a large
     # roster hold one chunk each, not one document each.
     fill = cache.claim_fill(snapshot.version, query.tag)
-    kept: list[bytes] | None = list(parts) if fill is not None else None
-    kept_size = sum(len(part) for part in parts)
-    compressed_kept: list[bytes] = []
+    # The copy grows in one buffer whose getvalue() hands over its bytes without copying them,
+    # so keeping a body costs its size once (joining a list of parts would need it twice).
+    kept: io.BytesIO | None = io.BytesIO() if fill is not None else None
+    compressed_kept = io.BytesIO()
     complete = False
+
+    def keep(part: bytes) -> None:
+        nonlocal kept
+        if kept is not None:
+            kept.write(part)
+            if kept.tell() > CACHE_MAX_BYTES:
+                kept = None
+                compressed_kept.close()
 
     def encode(part: bytes) -> bytes:
         if compressor is None:
             return part
         out = compressor.compress(part)
         if kept is not None:
-            compressed_kept.append(out)
+            compressed_kept.write(out)
         return out
 
     try:
         for part in parts:
+            keep(part)
             out = encode(part)
             if out:
                 yield out
         parts.clear()
         async for part in chunks:
             out = encode(part)
-            if kept is not None:
-                kept.append(part)
-                kept_size += len(part)
-                if kept_size > CACHE_MAX_BYTES:
-                    kept = None
-                    compressed_kept.clear()
+            keep(part)
             if out:
                 yield out
         if compressor is not None:
             tail = compressor.flush()
-            compressed_kept.append(tail)
+            if kept is not None:
+                compressed_kept.write(tail)
             yield tail
         complete = True
     finally:
@@ -351,11 +360,9 @@ async def _stream(
         await chunks.aclose()  # type: ignore[attr-defined]
         await opened.__aexit__(None, None, None)
     if complete and kept is not None:
-        body = b"".join(kept)
-        kept.clear()
         cache.put(
             snapshot.version,
             query.tag,
-            body,
-            b"".join(compressed_kept) if compressor is not None else None,
+            kept.getvalue(),
+            compressed_kept.getvalue() if compressor is not None else None,
         )

@@ -154,3 +154,39 @@ def test_cache_keeps_only_the_newest_version_and_its_byte_budget():
     assert cache.get(DataVersion("e", 3), "a").body == b"new"
     cache.put(DataVersion("e", 3), "huge", b"h" * 101)  # larger than the whole budget
     assert cache.get(DataVersion("e", 3), "huge") is None
+
+
+async def test_a_streamed_gzip_body_is_kept_in_both_forms(app, client, small_stream_threshold):
+    await make_roster(80)
+    app.state.fetch.cache.clear()
+    gz = {"accept-encoding": "gzip"}
+    async with client.stream("GET", "/fetch/", headers=gz) as streamed:
+        raw = b"".join([chunk async for chunk in streamed.aiter_raw()])
+    assert "content-length" not in streamed.headers
+    async with client.stream("GET", "/fetch/", headers=gz) as cached:
+        cached_raw = b"".join([chunk async for chunk in cached.aiter_raw()])
+    assert cached.headers["content-length"] == str(len(cached_raw))
+    assert cached_raw == raw
+    plain = await client.get("/fetch/", headers={"accept-encoding": "identity"})
+    assert plain.headers["content-length"] == str(len(plain.content))
+    assert gzip.decompress(raw) == plain.content
+
+
+async def test_a_change_drops_the_old_bodies_before_the_next_render(app, client, monkeypatch):
+    """A large roster's old body is not kept beside the render of the new one."""
+    await make_roster(30)
+    await client.get("/fetch/")
+    service = app.state.fetch
+    assert service.cache.size > 0
+    held_while_rendering = []
+    real_render = fetch_response.render
+
+    def watched(*args):
+        held_while_rendering.append(service.cache.size)
+        return real_render(*args)
+
+    monkeypatch.setattr(fetch_response, "render", watched)
+    await make_roster(1)
+    fresh = await client.get("/fetch/")
+    assert len(fresh.json()["members"]) == 31
+    assert held_while_rendering == [0]
