@@ -7,4 +7,12 @@ from home.storage import build_engine
 
 DB = build_engine(get_settings())
 
-APP_REGISTRY = AppRegistry(apps=["home.piccolo_app", "piccolo_admin.piccolo_app"])
+APP_REGISTRY = AppRegistry(
+    apps=[
+        "home.piccolo_app",
+        # What piccolo_admin.piccolo_app declares (it has no tables of its own), without
+        # importing the admin (FastAPI) into every `piccolo` command: 0.24 s of each start.
+        "piccolo_api.session_auth.piccolo_app",
+        "piccolo.apps.user.piccolo_app",
+    ]
+)

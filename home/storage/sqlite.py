@@ -366,14 +366,6 @@ SUSPENDED_INDEXES = (
     "AND tbl_name IN ('member', 'activity_period') "
     "AND (name = 'activity_period_one_running' OR ?)"
 )
-# The run writes new members only, so its periods (ids above the last before it) can overlap
-# only each other; julianday compares instants, as the triggers do.
-RUN_OVERLAPS = (
-    "SELECT member, start_time FROM (SELECT member, start_time, julianday(start_time) AS s, "
-    "julianday(end_time) AS e, max(julianday(end_time)) OVER (PARTITION BY member "
-    "ORDER BY julianday(start_time) ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before "
-    "FROM activity_period WHERE id > ?) WHERE s < e AND before > s LIMIT 1"
-)
 BULK_AUDIT = (
     "INSERT INTO audit_entry (occurred_at, actor, table_name, row_id, action, before, after) "
     "VALUES (strftime('%Y-%m-%d %H:%M:%f', 'now') || '+00:00', "
@@ -383,23 +375,28 @@ BULK_AUDIT = (
 BATCH_CACHE_KIB = 64 * 1024
 
 
-class _UnixToStored:
-    """Unix seconds as SQLite stores times (`2020-06-20 14:29:00+00:00`), by table lookup."""
+class _StoredDays(dict[int, str]):
+    """Day number since 1970 -> its date as SQLite stores it (`2020-06-20 `), made on first use."""
 
-    def __init__(self) -> None:
-        self.days: dict[int, str] = {}
-        self.clock = [
-            f"{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}+00:00"
-            for second in range(86_400)
-        ]
+    def __missing__(self, day: int) -> str:
+        text = self[day] = datetime.fromtimestamp(day * 86_400, UTC).strftime("%Y-%m-%d ")
+        return text
 
-    def __call__(self, seconds: int) -> str:
-        day, second = divmod(seconds, 86_400)
-        prefix = self.days.get(day)
-        if prefix is None:
-            prefix = datetime.fromtimestamp(day * 86_400, UTC).strftime("%Y-%m-%d ")
-            self.days[day] = prefix
-        return prefix + self.clock[second]
+
+def _first_overlap(spans: list[SpanRow]) -> SpanRow | None:
+    """The first of a run's periods (Unix seconds) that overlaps an earlier one of its member,
+    or None: the rule the suspended triggers keep, which only periods of a positive length
+    obey. A run writes new members only, so its own periods are all a member has."""
+    member_seen, reach = None, 0
+    for span in sorted(span for span in spans if span[1] < span[2]):
+        member, start, end = span
+        if member != member_seen:
+            member_seen, reach = member, end
+        elif start < reach:
+            return span
+        elif end > reach:
+            reach = end
+    return None
 
 
 class SQLiteBatchWriter(BatchWriter):
@@ -409,8 +406,12 @@ class SQLiteBatchWriter(BatchWriter):
         self.connection = connection
         self.triggers: list[tuple[str, str]] = []
         self.indexes: list[tuple[str, str]] = []
-        self.stored = _UnixToStored()
-        self.last_before = 0
+        self.days = _StoredDays()
+        # Second of the day -> its time as SQLite stores it (`14:29:00+00:00`).
+        self.clock = [
+            f"{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}+00:00"
+            for second in range(86_400)
+        ]
 
     async def start(self, members: int) -> None:
         # A larger page cache for this connection keeps index pages in memory instead of
@@ -426,14 +427,24 @@ class SQLiteBatchWriter(BatchWriter):
         self.indexes = [(row["name"], row["sql"]) for row in await cursor.fetchall()]
         for name, _ in self.indexes:
             await self.connection.execute(f'DROP INDEX "{name}"')
-        cursor = await self.connection.execute(
-            "SELECT coalesce(max(id), 0) AS last FROM activity_period"
-        )
-        self.last_before = (await cursor.fetchone())["last"]
 
     async def write(self, members: list[MemberRow], spans: list[SpanRow]) -> None:
-        stored = self.stored
-        rows = [(member, stored(start), stored(end)) for member, start, end in spans]
+        overlap = _first_overlap(spans)
+        if overlap is not None:  # checked here because the triggers are suspended for the run
+            member, start, _ = overlap
+            raise sqlite3.IntegrityError(
+                f"activity_period_no_overlap: member {member} has periods that overlap (one "
+                f"starting {self.days[start // 86_400]}{self.clock[start % 86_400]})"
+            )
+        days, clock = self.days, self.clock
+        rows = [
+            (
+                member,
+                days[start // 86_400] + clock[start % 86_400],
+                days[end // 86_400] + clock[end % 86_400],
+            )
+            for member, start, end in spans
+        ]
         await self.connection.executemany(
             "INSERT INTO member (id, real_name, tz) VALUES (?, ?, ?)", members
         )
@@ -443,13 +454,6 @@ class SQLiteBatchWriter(BatchWriter):
             )
 
     async def finish(self, summary: str) -> None:
-        cursor = await self.connection.execute(RUN_OVERLAPS, (self.last_before,))
-        overlap = await cursor.fetchone()
-        if overlap is not None:  # the same rule the suspended triggers keep
-            raise sqlite3.IntegrityError(
-                f"activity_period_no_overlap: member {overlap['member']} has periods that "
-                f"overlap (one starting {overlap['start_time']})"
-            )
         await self.connection.execute(
             "UPDATE roster_version SET version = version + 1 WHERE id = 1"
         )

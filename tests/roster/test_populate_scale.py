@@ -160,3 +160,22 @@ async def test_ctrl_c_leaves_the_database_as_it_was(db, adapter, cli_env):
     assert await ActivityPeriod.count() == 0
     assert await adapter.current_version() == before
     assert await roster_triggers(db) == triggers
+
+
+async def test_a_run_whose_periods_overlap_writes_nothing(db, adapter, monkeypatch):
+    """The database's no-overlap rule holds for a run too (on SQLite its triggers are
+    suspended during the run, and the run's rows are checked instead)."""
+    real = demo.generate_batches
+
+    def overlapping(*args, **kwargs):
+        for number, (members, spans) in enumerate(real(*args, **kwargs)):
+            if number == 1:  # the second batch, after one was written
+                member, start, end = spans[0]
+                spans = [*spans, (member, start + 60, end + 60)]
+            yield members, spans
+
+    monkeypatch.setattr(demo, "generate_batches", overlapping)
+    with pytest.raises(Exception, match="overlap|activity_period_no_overlap"):
+        await populate_roster(adapter, 6_000, 3, seed=5)
+    assert await Member.count() == 0
+    assert await ActivityPeriod.count() == 0
