@@ -23,7 +23,7 @@ from home.api.query import (
     FetchQueryError,
     parse_fetch_query,
 )
-from home.api.response import FetchService, conditional_headers
+from home.api.response import VERSION_READ, FetchService, conditional_headers
 from home.api.schemas import ErrorResponse, FetchResponse, FullThrottleResponse
 from home.roster.tables import NAME_MAX_LENGTH
 
@@ -158,7 +158,9 @@ class FetchController(Controller):
         query = _query(style, limit, cursor, tz, name, since, until)
         service: FetchService = request.app.state.fetch
         service.learn(request.scope, query)
-        return await service.get(query, *conditional_headers(request.scope))
+        return await service.get(
+            query, *conditional_headers(request.scope), request.scope.get(VERSION_READ)
+        )
 
     @head(
         "/",

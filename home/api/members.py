@@ -163,13 +163,13 @@ class MembersController(Controller):
         query = FetchQuery(style=style or "seed", member_id=member_id)
         sql, params = roster_statement(adapter.dialect, query)
         async with adapter.snapshot(sql, params) as snapshot:
-            shaped = await member_rows(snapshot, query, adapter.times)
-        if shaped is None:
+            found = await member_rows(snapshot, query, adapter.times)
+        if found is None:
             raise NotFoundException(
                 detail=f"no member with id {member_id}; create one with POST /api/members"
             )
-        running = await sessions.running_session(member_id)
-        active_since = None if running is None else format_rfc3339(running.start_time)
+        shaped, running_since = found
+        active_since = None if running_since is None else format_rfc3339(running_since)
         fields = msgspec.structs.asdict(shaped)
         if query.style == "fullthrottle":
             return FullThrottleMemberDetail(**fields, active_since=active_since)

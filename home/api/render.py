@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import datetime
 from itertools import groupby
 from operator import itemgetter
 from typing import Any
@@ -41,7 +42,8 @@ class _Shaper:
         self.seed = times.seed_formatter()
 
     def member(self, rows: list[Any]) -> MemberOut | FullThrottleMember:
-        member_id, real_name, tz, start, _ = rows[0]
+        first = rows[0]
+        member_id, real_name, tz, start = first[0], first[1], first[2], first[3]
         if start is None:  # the LEFT JOIN's row for a member without periods
             periods: list[Period] = []
         elif self.fullthrottle:
@@ -112,14 +114,19 @@ class _Batches:
 
 async def member_rows(
     snapshot: Snapshot, query: FetchQuery, times: StoredTimes
-) -> MemberOut | FullThrottleMember | None:
-    """The one member a `member_id` query reads, shaped in its style; None when it is absent."""
+) -> tuple[MemberOut | FullThrottleMember, datetime | None] | None:
+    """The one member a `member_id` query reads, shaped in its style, and the start of their
+    running session (None when none runs); None when there is no such member."""
     rows: list[Any] = []
     while batch := await snapshot.fetch(FETCH_ROWS):
         rows.extend(batch)
         if len(batch) < FETCH_ROWS:
             break
-    return _Shaper(query.style, times).member(rows) if rows else None
+    if not rows:
+        return None
+    running = rows[0][5]
+    shaped = _Shaper(query.style, times).member(rows)
+    return shaped, None if running is None else times.to_datetime(running)
 
 
 async def render(snapshot: Snapshot, query: FetchQuery, times: StoredTimes) -> AsyncIterator[bytes]:

@@ -29,10 +29,14 @@ from home.web.http import head_response
 
 # A render still going after this many bytes is streamed instead of assembled.
 STREAM_AFTER_BYTES = 1024 * 1024
-# How many distinct (path, query string) requests the replay remembers; then it starts over.
-KNOWN_REQUESTS_MAX = 4096
+# How many distinct (path, query string) requests the replay remembers (then it starts over),
+# and the longest query string it remembers: at most 2 MB however requests vary.
+KNOWN_REQUESTS_MAX = 1024
+KNOWN_QUERY_MAX_BYTES = 2048
 ROUTE = "/fetch/"
 JSON_TYPE = (b"content-type", MediaType.JSON.value.encode())
+# Where `replay`, stepping aside, leaves the data version it read, for the route to use.
+VERSION_READ = "roster.data_version"
 
 
 class Answer(NamedTuple):
@@ -141,7 +145,7 @@ class FetchService:
         """Note that the route validated this request's path and query string as `query`, so
         `replay` may answer the same request again from the cache."""
         key = _request_key(scope)
-        if key not in self._known:
+        if key not in self._known and len(key[1]) <= KNOWN_QUERY_MAX_BYTES:
             if len(self._known) >= KNOWN_REQUESTS_MAX:
                 self._known.clear()
             self._known[key] = query.tag
@@ -173,10 +177,9 @@ class FetchService:
             headers = [(b"etag", etag), *CACHE_HEADERS]
             return Answer(304, headers, b"", ROUTE)
         entry = self.cache.get(version, tag)
-        if entry is None:
-            return None
-        body = entry.gzip if gzipped else entry.body
+        body = None if entry is None else (entry.gzip if gzipped else entry.body)
         if body is None:
+            scope[VERSION_READ] = version  # the route renders it without reading it again
             return None
         metrics.FETCH_CACHE_HIT.inc()
         headers = [
@@ -190,11 +193,17 @@ class FetchService:
         return Answer(200, headers, body, ROUTE)
 
     async def get(
-        self, query: FetchQuery, accept_encoding: str | None, if_none_match: str | None
+        self,
+        query: FetchQuery,
+        accept_encoding: str | None,
+        if_none_match: str | None,
+        version: DataVersion | None = None,
     ) -> Response[Any]:
-        """The response for one validated /fetch/ request."""
+        """The response for one validated /fetch/ request (`version`: the data version this
+        request has read already, if any)."""
         gzipped = accepts_gzip(accept_encoding)
-        version = await self.storage.adapter().current_version()
+        if version is None:
+            version = await self.storage.adapter().current_version()
         if version is not self._version:
             self._note_version(version)
         if matches(if_none_match, version, query.tag):

@@ -36,7 +36,8 @@ class RosterFilter(Protocol):
 
 def roster_statement(dialect: Dialect, query: RosterFilter) -> tuple[str, Any]:
     """SQL and parameters listing the members `query` asks for, each row a (member, period):
-    `(id, real_name, tz, start_time, end_time)`, the times NULL for a member without any."""
+    `(id, real_name, tz, start_time, end_time)`, the times NULL for a member without any;
+    with `member_id`, a sixth column: the start of that member's running session, or NULL."""
     params = dialect.params()
     name_order = dialect.name_order("m.real_name")
     member_conditions = []
@@ -73,6 +74,12 @@ def roster_statement(dialect: Dialect, query: RosterFilter) -> tuple[str, Any]:
     join = dialect.periods_join("m.id", "".join(f" AND {c}" for c in inside("p")))
     where = f" WHERE {' AND '.join(member_conditions)}" if member_conditions else ""
     columns = f"{dialect.id_text('m.id')}, m.real_name, m.tz, p.start_time, p.end_time"
+    if query.member_id is not None:
+        # One member's running session too, read in the same statement as the finished ones.
+        columns += (
+            ", (SELECT r.start_time FROM activity_period AS r "
+            "WHERE r.member = m.id AND r.end_time IS NULL)"
+        )
     order = f"{name_order}, m.id, p.start_time, p.id"
     if query.limit is None:
         sql = f"SELECT {columns} FROM member AS m {join}{where} ORDER BY {order}"

@@ -153,3 +153,19 @@ async def test_a_replayed_answer_is_logged_and_counted_as_fetch(db, client_for, 
     assert replayed.headers["x-request-id"] == lines[0]["request_id"]
     exposition = (await http.get("/metrics")).text
     assert 'route="/fetch/",status="200"' in exposition.replace(", ", ",")
+
+
+async def test_what_the_replay_remembers_is_bounded(app, client, route_calls, monkeypatch):
+    from home.api import response as fetch_response
+
+    monkeypatch.setattr(fetch_response, "KNOWN_REQUESTS_MAX", 5)
+    service = app.state.fetch
+    service._known.clear()
+    await _roster()
+    for number in range(12):
+        await client.get(f"/fetch/?unseen={number}")
+    assert 0 < len(service._known) <= 5
+    long_query = "/fetch/?unseen=" + "x" * fetch_response.KNOWN_QUERY_MAX_BYTES
+    for _ in range(2):
+        assert (await client.get(long_query)).status_code == 200
+    assert route_calls.count == 14  # the long one went to the route both times

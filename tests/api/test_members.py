@@ -241,3 +241,19 @@ async def test_every_endpoint_is_in_the_openapi_document(client):
         operation = paths[path][method]
         assert operation["security"] == [{"ApiKey": []}]
         assert "401" in operation["responses"] and "429" in operation["responses"]
+
+
+async def test_a_member_and_their_running_session_are_read_in_one_statement(system, adapter):
+    """So a stop landing between two reads cannot show a member with neither the running
+    session nor the period it became."""
+    member = await system.add_member("Ada Lovelace", "Europe/London")
+    await system.add_period(member, "2026-11-29T14:00:00Z", "2026-11-29T15:30:00Z")
+    await system.start(member, at="2026-11-30T13:00:00Z")
+    adapter.statement_log = log = []
+    try:
+        shown = await system.get(f"/members/{member}")
+    finally:
+        adapter.statement_log = None
+    assert shown.json()["active_since"] == "2026-11-30T13:00:00Z"
+    reads = [statement for statement in log if "activity_period" in statement]
+    assert len(reads) == 1, reads
