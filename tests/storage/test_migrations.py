@@ -110,7 +110,7 @@ async def test_sqlite_migration_gives_a_member_stored_as_none_a_uuid(tmp_path):
     path = tmp_path / "old.sqlite"
     bind(RosterSQLiteEngine(path=str(path), timeout=30))
     try:
-        for app in ("user", "session_auth", "piccolo_admin"):
+        for app in ("user", "session_auth"):
             assert (await run_forwards(app_name=app)).success
         before = await run_forwards(app_name="home", migration_id="2026-11-26T15:30:00:000000")
         assert before.success, before.message
