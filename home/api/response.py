@@ -33,7 +33,6 @@ STREAM_AFTER_BYTES = 1024 * 1024
 # and the longest query string it remembers: at most 2 MB however requests vary.
 KNOWN_REQUESTS_MAX = 1024
 KNOWN_QUERY_MAX_BYTES = 2048
-ROUTE = "/fetch/"
 JSON_TYPE = (b"content-type", MediaType.JSON.value.encode())
 # Where `replay`, stepping aside, leaves the data version it read, for the route to use.
 VERSION_READ = "roster.data_version"
@@ -138,8 +137,9 @@ class FetchService:
         self.cache = BodyCache() if cache is None else cache
         self._rendering: dict[str, asyncio.Future[None]] = {}
         self._version: DataVersion | None = None
-        # (path, query string) of requests the route validated, as sent -> their query's tag.
-        self._known: dict[tuple[bytes, bytes], str] = {}
+        # (path, query string) of requests the route validated, as sent -> their query's tag
+        # and the route's template (for the metrics, as the router names it).
+        self._known: dict[tuple[bytes, bytes], tuple[str, str]] = {}
 
     def learn(self, scope: Scope, query: FetchQuery) -> None:
         """Note that the route validated this request's path and query string as `query`, so
@@ -148,7 +148,7 @@ class FetchService:
         if key not in self._known and len(key[1]) <= KNOWN_QUERY_MAX_BYTES:
             if len(self._known) >= KNOWN_REQUESTS_MAX:
                 self._known.clear()
-            self._known[key] = query.tag
+            self._known[key] = (query.tag, scope.get("path_template") or scope["path"])
 
     async def replay(self, scope: Scope) -> Answer | None:
         """The answer to a GET the route has validated before, when it is a 304 or a cached
@@ -161,9 +161,10 @@ class FetchService:
         """
         if scope["method"] != "GET":
             return None
-        tag = self._known.get(_request_key(scope))
-        if tag is None:
+        known = self._known.get(_request_key(scope))
+        if known is None:
             return None
+        tag, route = known
         try:
             version = await self.storage.adapter().current_version()
         except Exception:  # the app answers instead, with its error handling
@@ -175,7 +176,7 @@ class FetchService:
         if matches(if_none_match, version, tag):
             etag = etag_for(version, tag, gzipped).encode()
             headers = [(b"etag", etag), *CACHE_HEADERS]
-            return Answer(304, headers, b"", ROUTE)
+            return Answer(304, headers, b"", route)
         entry = self.cache.get(version, tag)
         body = None if entry is None else (entry.gzip if gzipped else entry.body)
         if body is None:
@@ -190,7 +191,7 @@ class FetchService:
         ]
         if gzipped:
             headers.append((b"content-encoding", b"gzip"))
-        return Answer(200, headers, body, ROUTE)
+        return Answer(200, headers, body, route)
 
     async def get(
         self,
