@@ -94,22 +94,34 @@ class _Batches:
 
     async def next(self) -> tuple[list[Any], bool]:
         """The next batch, and whether it is the last."""
-        reading, size = self.reading or self._read()
+        if self.reading is None:
+            self.reading = self._read()
+        reading, size = self.reading
+        # Shielded, and forgotten only once done: if the request is cancelled meanwhile, the
+        # read still finishes and `close` waits for it.
+        rows = await asyncio.shield(reading)
         self.reading = None
-        rows = await reading
         last = len(rows) < size
         if not last:
             self.reading = self._read()
         return rows, last
 
     async def close(self) -> None:
-        """Wait for a read still running: the snapshot's connection is not shared."""
+        """Wait for a read still running: its thread uses the snapshot's connection, which is
+        given back (to be used by other requests) as soon as the render ends."""
         if self.reading is None:
             return
         reading, self.reading = self.reading[0], None
-        await asyncio.wait([reading])
+        cancelled = False
+        while not reading.done():
+            try:
+                await asyncio.wait([reading])
+            except asyncio.CancelledError:
+                cancelled = True  # waited for all the same (a read of one batch), then raised
         if not reading.cancelled():
             reading.exception()  # retrieved: a failed read-ahead nobody needs is no error
+        if cancelled:
+            raise asyncio.CancelledError
 
 
 async def member_rows(
@@ -145,10 +157,14 @@ async def render(snapshot: Snapshot, query: FetchQuery, times: StoredTimes) -> A
     try:
         while not done:
             rows, done = await batches.next()
-            if carried:
-                rows = carried + rows
             with collector_paused():
                 groups = [list(group) for _, group in groupby(rows, key=_MEMBER_ID)]
+                if carried:  # the rows of the previous batch's last member come first
+                    if groups and groups[0][0][0] == carried[0][0]:
+                        carried.extend(groups[0])  # linear however many periods one member has
+                        groups[0] = carried
+                    else:
+                        groups.insert(0, carried)
                 carried = groups.pop() if groups and not done else []
                 for group in groups:
                     if emitted == limit:

@@ -29,10 +29,10 @@ from home.web.http import head_response
 
 # A render still going after this many bytes is streamed instead of assembled.
 STREAM_AFTER_BYTES = 1024 * 1024
-# How many distinct (path, query string) requests the replay remembers (then it starts over),
-# and the longest query string it remembers: at most 2 MB however requests vary.
+# How many distinct requests (Host, path, query string) the replay remembers (then it starts
+# over), and the longest it remembers (the three together): at most 2 MB however they vary.
 KNOWN_REQUESTS_MAX = 1024
-KNOWN_QUERY_MAX_BYTES = 2048
+KNOWN_REQUEST_MAX_BYTES = 2048
 JSON_TYPE = (b"content-type", MediaType.JSON.value.encode())
 # Where `replay`, stepping aside, leaves the data version it read, for the route to use.
 VERSION_READ = "roster.data_version"
@@ -47,9 +47,11 @@ class Answer(NamedTuple):
     route: str
 
 
-def _request_key(scope: Scope) -> tuple[bytes, bytes]:
-    """The path and query string as the client sent them (the router rewrites scope["path"])."""
-    return scope.get("raw_path") or scope["path"].encode(), scope["query_string"]
+def _request_key(scope: Scope) -> tuple[bytes, bytes, bytes]:
+    """The Host header, path and query string as the client sent them (the router rewrites
+    scope["path"]; it refuses some Host headers, so a replay must see the same one)."""
+    host = next((value for name, value in scope["headers"] if name == b"host"), b"")
+    return host, scope.get("raw_path") or scope["path"].encode(), scope["query_string"]
 
 
 def conditional_headers(scope: Scope) -> tuple[str | None, str | None]:
@@ -137,15 +139,15 @@ class FetchService:
         self.cache = BodyCache() if cache is None else cache
         self._rendering: dict[str, asyncio.Future[None]] = {}
         self._version: DataVersion | None = None
-        # (path, query string) of requests the route validated, as sent -> their query's tag
-        # and the route's template (for the metrics, as the router names it).
-        self._known: dict[tuple[bytes, bytes], tuple[str, str]] = {}
+        # (Host, path, query string) of requests the route answered, as sent -> their query's
+        # tag and the route's template (for the metrics, as the router names it).
+        self._known: dict[tuple[bytes, bytes, bytes], tuple[str, str]] = {}
 
     def learn(self, scope: Scope, query: FetchQuery) -> None:
-        """Note that the route validated this request's path and query string as `query`, so
-        `replay` may answer the same request again from the cache."""
+        """Note that the route validated this request's Host, path and query string as
+        `query`, so `replay` may answer the same request again from the cache."""
         key = _request_key(scope)
-        if key not in self._known and len(key[1]) <= KNOWN_QUERY_MAX_BYTES:
+        if key not in self._known and sum(map(len, key)) <= KNOWN_REQUEST_MAX_BYTES:
             if len(self._known) >= KNOWN_REQUESTS_MAX:
                 self._known.clear()
             self._known[key] = (query.tag, scope.get("path_template") or scope["path"])
@@ -155,9 +157,9 @@ class FetchService:
         body; None for anything else (the app then answers it, the same way but slower).
 
         Skipping the router, the parameter parsing and the response classes is what brings a
-        cached /fetch/ to the bare stack's speed. The query string is matched byte for byte,
-        so a request is answered here only as the route answered it before. It is wired only
-        while /fetch/ is public (no FETCH_TOKEN): it checks no credentials.
+        cached /fetch/ to the bare stack's speed. Host, path and query string are matched byte
+        for byte, so a request is answered here only as the route answered it before. It is
+        wired only while /fetch/ is public (no FETCH_TOKEN): it checks no credentials.
         """
         if scope["method"] != "GET":
             return None

@@ -169,7 +169,9 @@ class BatchWriter(ABC):
 
     @abstractmethod
     async def write(self, members: list[MemberRow], spans: list[SpanRow]) -> None:
-        """Insert one batch of members and their periods."""
+        """Insert one batch of members and their periods: every period of each member of the
+        run comes in the same batch as the member (the SQLite writer checks them for overlaps
+        batch by batch)."""
 
     @abstractmethod
     async def finish(self, summary: str) -> None:

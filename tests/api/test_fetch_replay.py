@@ -112,20 +112,35 @@ async def test_a_change_from_outside_the_app_is_seen_by_the_next_replay(db, clie
 @pytest.mark.parametrize(
     "url", ["/fetch/?limit=0", "/fetch/?style=seed&style=seed", "/fetch/?cursor=abc"]
 )
-async def test_a_refused_request_is_refused_by_the_route_every_time(client, route_calls, url):
+async def test_a_refused_request_is_refused_by_the_route_every_time(app, client, route_calls, url):
     await _roster()
     for _ in range(2):
         response = await client.get(url)
         assert response.status_code == 400
         assert response.json()["ok"] is False
     assert route_calls.count == 0  # refused while parsing, before the service
+    assert not [
+        key
+        for key in app.state.fetch._known
+        if key[1:] == tuple(part.encode() for part in url.split("?"))
+    ], "a refused request is not remembered"
 
 
-async def test_only_get_is_replayed(client):
+async def test_only_get_is_replayed(app, client, monkeypatch):
     await _roster()
     await client.get("/fetch/")
+    heads = []
+    service = app.state.fetch
+    real_head = service.head
+
+    async def counted_head(*args):
+        heads.append(1)
+        return await real_head(*args)
+
+    monkeypatch.setattr(service, "head", counted_head)
     head = await client.head("/fetch/")
     assert head.status_code == 200 and head.content == b""
+    assert heads == [1], "HEAD is answered by the route"
     post = await client.post("/fetch/")
     assert post.status_code == 405
 
@@ -171,7 +186,18 @@ async def test_what_the_replay_remembers_is_bounded(app, client, route_calls, mo
     for number in range(12):
         await client.get(f"/fetch/?unseen={number}")
     assert 0 < len(service._known) <= 5
-    long_query = "/fetch/?unseen=" + "x" * fetch_response.KNOWN_QUERY_MAX_BYTES
+    long_query = "/fetch/?unseen=" + "x" * fetch_response.KNOWN_REQUEST_MAX_BYTES
     for _ in range(2):
         assert (await client.get(long_query)).status_code == 200
     assert route_calls.count == 14  # the long one went to the route both times
+    assert all(sum(map(len, key)) <= fetch_response.KNOWN_REQUEST_MAX_BYTES
+               for key in service._known)  # fmt: skip
+
+
+async def test_a_host_the_router_refuses_is_refused_after_a_replay_too(client):
+    await _roster()
+    assert (await client.get("/fetch/?limit=1")).status_code == 200
+    for _ in range(2):
+        refused = await client.get("/fetch/?limit=1", headers={"host": "a b"})
+        assert refused.status_code == 400
+        assert "host" in refused.json()["error"].lower()

@@ -190,3 +190,57 @@ async def test_a_change_drops_the_old_bodies_before_the_next_render(app, client,
     fresh = await client.get("/fetch/")
     assert len(fresh.json()["members"]) == 31
     assert held_while_rendering == [0]
+
+
+async def test_a_member_with_more_periods_than_a_batch_of_rows(app, client, monkeypatch):
+    """A member's rows carried over several batches are shaped once, in order."""
+    members = await make_roster(3, periods=25)
+    expected = await assembled_body(app, client)
+    monkeypatch.setattr(fetch_render, "FETCH_ROWS", 7)
+    for query in ("", "?limit=2", "?style=fullthrottle"):
+        app.state.fetch.cache.clear()
+        response = await client.get("/fetch/" + query, headers={"accept-encoding": "identity"})
+        if not query:
+            assert response.content == expected
+        listed = response.json()["members"]
+        assert [len(m.get("activity", m.get("activity_periods"))) for m in listed] == [25] * len(
+            listed
+        )
+    assert len(members) == 3
+
+
+async def test_a_cancelled_render_waits_for_its_read_ahead(monkeypatch):
+    """The read running in a worker thread finishes before the snapshot's connection could be
+    given back, even when the request is cancelled while waiting for it."""
+    import threading
+    import time
+
+    from home.api.query import FetchQuery
+    from home.storage import Snapshot
+    from home.storage.sqlite import SQLiteTimes
+
+    started, finished = threading.Event(), threading.Event()
+    row = ("00000000-0000-4000-8000-000000000000", "A", "UTC", None, None)
+
+    def slow_fetch(size: int) -> list:
+        started.set()
+        time.sleep(0.2)
+        finished.set()
+        return [row] * size
+
+    snapshot = Snapshot(None, lambda size: asyncio.to_thread(slow_fetch, size))
+
+    async def consume() -> None:
+        async for _ in fetch_render.render(snapshot, FetchQuery(), SQLiteTimes()):
+            pass
+
+    task = asyncio.create_task(consume())
+    for _ in range(500):
+        if started.is_set() or task.done():
+            break
+        await asyncio.sleep(0.01)
+    assert started.is_set() and not task.done()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert finished.is_set(), "the render ended while its read was still running"
