@@ -34,7 +34,8 @@ STREAM_AFTER_BYTES = 1024 * 1024
 KNOWN_REQUESTS_MAX = 1024
 KNOWN_REQUEST_MAX_BYTES = 2048
 JSON_TYPE = (b"content-type", MediaType.JSON.value.encode())
-# Where `replay`, stepping aside, leaves the data version it read, for the route to use.
+# Where `replay`, stepping aside, leaves the data version it read (or the error reading it
+# raised), for the route to use.
 VERSION_READ = "roster.data_version"
 
 
@@ -169,7 +170,10 @@ class FetchService:
         tag, route = known
         try:
             version = await self.storage.adapter().current_version()
-        except Exception:  # the app answers instead, with its error handling
+        except Exception as error:
+            # The route answers with its error handling (a 503 in an outage), without asking
+            # the database a second time: in an outage that would double the wait.
+            scope[VERSION_READ] = error
             return None
         if version is not self._version:
             self._note_version(version)
@@ -200,11 +204,13 @@ class FetchService:
         query: FetchQuery,
         accept_encoding: str | None,
         if_none_match: str | None,
-        version: DataVersion | None = None,
+        version: DataVersion | Exception | None = None,
     ) -> Response[Any]:
         """The response for one validated /fetch/ request (`version`: the data version this
-        request has read already, if any)."""
+        request has read already, or the error reading it raised, if any)."""
         gzipped = accepts_gzip(accept_encoding)
+        if isinstance(version, Exception):
+            raise version
         if version is None:
             version = await self.storage.adapter().current_version()
         if version is not self._version:

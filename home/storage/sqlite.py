@@ -350,7 +350,7 @@ class SQLiteAdapter(Adapter):
 # The roster_version, audit and overlap triggers fire once per row; the writer suspends them
 # inside its own transaction (SQLite DDL is transactional, so no other connection ever sees
 # them gone), bumps the version once, writes one audit entry for the whole run, and checks the
-# run's periods for overlaps in one statement before it commits.
+# run's periods for overlaps as each batch is written (`_first_overlap`).
 ROW_TRIGGERS = (
     "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
     "AND (name LIKE 'roster\\_version\\_%' ESCAPE '\\' OR name LIKE 'roster\\_audit\\_%' "

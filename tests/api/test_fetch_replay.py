@@ -201,3 +201,27 @@ async def test_a_host_the_router_refuses_is_refused_after_a_replay_too(client):
         refused = await client.get("/fetch/?limit=1", headers={"host": "a b"})
         assert refused.status_code == 400
         assert "host" in refused.json()["error"].lower()
+
+
+@pytest.mark.parametrize(
+    ("failure", "status"), [(TimeoutError(), 503), (KeyError("secret_column"), 500)]
+)
+async def test_a_failed_version_read_is_answered_by_the_route_without_a_second_read(
+    app, client, monkeypatch, failure, status
+):
+    """In an outage the replay's failed read is the route's too: asking again would double
+    the wait for the database before the 503."""
+    await _roster()
+    assert (await client.get("/fetch/")).status_code == 200  # learned
+    reads = []
+
+    async def fail(*_args, **_kwargs):
+        reads.append(1)
+        raise failure
+
+    monkeypatch.setattr(app.state.storage.adapter(), "current_version", fail)
+    response = await client.get("/fetch/")
+    assert response.status_code == status
+    assert response.json()["ok"] is False
+    assert "secret_column" not in response.text
+    assert reads == [1]
