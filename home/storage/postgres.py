@@ -8,16 +8,16 @@ transaction commits.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.querystring import QueryString
 
-from home.roster.timefmt import format_seed
+from home.roster.timefmt import MONTHS, format_seed
 from home.settings import Settings
 from home.storage.base import (
     VERSION_SQL,
@@ -95,6 +95,21 @@ class PostgresTimes(StoredTimes):
 
     def in_order(self, spans: list[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
         return spans
+
+    def seed_formatter(self) -> Callable[[datetime], str]:
+        """asyncpg gives UTC datetimes: each day's text is worked out once per render."""
+        days: dict[int, str] = {}
+
+        def seed(value: datetime) -> str:
+            if value.tzinfo is not UTC:
+                return format_seed(value)
+            day = value.toordinal()
+            text = days.get(day)
+            if text is None:
+                text = days[day] = f"{MONTHS[value.month - 1]} {value.day:02d} {value.year:04d} "
+            return f"{text}{value.hour:02d}:{value.minute:02d}"
+
+        return seed
 
 
 class PostgresDialect(Dialect):
