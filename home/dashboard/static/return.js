@@ -16,5 +16,7 @@
     };
   });
   window.addEventListener("hashchange", back);
+  // And a look every quarter second, for a navigation made any other way.
+  window.setInterval(back, 250);
   back();
 })();
