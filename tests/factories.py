@@ -69,3 +69,20 @@ async def write_outside_app(db, statement: str) -> None:
         await connection.execute(statement)
     finally:
         await connection.close()
+
+
+async def index_definitions(db, *tables: str) -> dict[str, str | None]:
+    """Every index of `tables` by name, with its definition (None for SQLite's own indexes of
+    a key or unique column)."""
+    names = ", ".join(f"'{table}'" for table in tables)
+    if db.kind == "sqlite":
+        rows = await db.engine.run_ddl(
+            "SELECT name, sql AS definition FROM sqlite_master "
+            f"WHERE type = 'index' AND tbl_name IN ({names})"
+        )
+    else:
+        rows = await db.engine.run_ddl(
+            "SELECT indexname AS name, indexdef AS definition FROM pg_indexes "
+            f"WHERE tablename IN ({names})"
+        )
+    return {row["name"]: row["definition"] for row in rows}

@@ -169,14 +169,12 @@ class FetchService:
             return None
         tag, route = known
         try:
-            version = await self.storage.adapter().current_version()
+            version = await self._current_version()
         except Exception as error:
             # The route answers with its error handling (a 503 in an outage), without asking
             # the database a second time: in an outage that would double the wait.
             scope[VERSION_READ] = error
             return None
-        if version is not self._version:
-            self._note_version(version)
         accept_encoding, if_none_match = conditional_headers(scope)
         gzipped = accepts_gzip(accept_encoding)
         if matches(if_none_match, version, tag):
@@ -212,9 +210,7 @@ class FetchService:
         if isinstance(version, Exception):
             raise version
         if version is None:
-            version = await self.storage.adapter().current_version()
-        if version is not self._version:
-            self._note_version(version)
+            version = await self._current_version()
         if matches(if_none_match, version, query.tag):
             etag = etag_for(version, query.tag, gzipped)
             return Response(content=b"", status_code=304, headers=cache_headers(etag, False))
@@ -255,9 +251,7 @@ class FetchService:
         (RFC 9110, section 8.6: a HEAD answer may omit it, but must not state another length).
         """
         gzipped = accepts_gzip(accept_encoding)
-        version = await self.storage.adapter().current_version()
-        if version is not self._version:
-            self._note_version(version)
+        version = await self._current_version()
         headers = cache_headers(etag_for(version, query.tag, gzipped), gzipped)
         if matches(if_none_match, version, query.tag):
             return head_response(304, cache_headers(headers["ETag"], False))
@@ -268,13 +262,16 @@ class FetchService:
             headers["Content-Length"] = str(len(body))
         return head_response(200, headers)
 
-    def _note_version(self, version: DataVersion) -> None:
-        """Remember the current data version (the cache lets go of older bodies at once); count
-        it when it is a change."""
-        if self._version is not None and version != self._version:
-            metrics.DATA_VERSION_CHANGES.inc()
-        self.cache.advance(version)
-        self._version = version
+    async def _current_version(self) -> DataVersion:
+        """The committed data version. A change is counted, and the cache lets go of the older
+        version's bodies at once."""
+        version = await self.storage.adapter().current_version()
+        if version is not self._version:
+            if self._version is not None and version != self._version:
+                metrics.DATA_VERSION_CHANGES.inc()
+            self.cache.advance(version)
+            self._version = version
+        return version
 
     async def _render_response(self, query: FetchQuery, gzipped: bool) -> Response[Any]:
         metrics.FETCH_RENDERS.inc()

@@ -12,7 +12,7 @@ import pytest
 from home.roster import demo
 from home.roster.demo import generate, generate_batches, populate_roster
 from home.roster.tables import ActivityPeriod, Member
-from tests.factories import make_member, write_outside_app
+from tests.factories import index_definitions, make_member, write_outside_app
 from tests.support.cli import PROJECT_DIR
 
 
@@ -28,29 +28,15 @@ async def roster_triggers(db) -> list[str]:
     return [row["tgname"] for row in rows]
 
 
-async def roster_indexes(db) -> dict[str, str]:
-    if db.kind == "sqlite":
-        rows = await db.engine.run_ddl(
-            "SELECT name, sql AS definition FROM sqlite_master WHERE type = 'index' "
-            "AND tbl_name IN ('member', 'activity_period')"
-        )
-    else:
-        rows = await db.engine.run_ddl(
-            "SELECT indexname AS name, indexdef AS definition FROM pg_indexes "
-            "WHERE tablename IN ('member', 'activity_period')"
-        )
-    return {row["name"]: row["definition"] for row in rows}
-
-
 @pytest.mark.parametrize("stored", [0, 50], ids=["empty", "larger-than-the-run"])
 async def test_populate_leaves_every_index_as_it_was(db, adapter, stored):
     """On SQLite a run at least as large as the table rebuilds the secondary indexes after its
     inserts; a smaller run keeps them. Either way the same indexes serve the next query."""
     if stored:
         await populate_roster(adapter, stored, periods=1, seed=1)
-    indexes = await roster_indexes(db)
+    indexes = await index_definitions(db, "member", "activity_period")
     await populate_roster(adapter, 20, periods=3, seed=2)
-    assert await roster_indexes(db) == indexes
+    assert await index_definitions(db, "member", "activity_period") == indexes
     assert await Member.count() == stored + 20
     if db.kind == "sqlite":
         plan = await db.engine.run_ddl(

@@ -17,6 +17,7 @@ from home.roster.tables import Member
 from home.storage.sqlite_engine import RosterSQLiteEngine
 from tests import piccolo_conf
 from tests.conftest import ENGINES, bind, make_database, migrate
+from tests.factories import index_definitions
 
 
 async def _columns(db, table: str) -> set[str]:
@@ -158,24 +159,10 @@ async def test_sessions_migration_stops_and_names_overlapping_periods(fresh):
     await migrate()
 
 
-async def _member_indexes(db) -> dict[str, str]:
-    if db.kind == "sqlite":
-        rows = await db.engine.run_ddl(
-            "SELECT name, sql AS definition FROM sqlite_master "
-            "WHERE type = 'index' AND tbl_name = 'member' AND sql IS NOT NULL"
-        )
-    else:
-        rows = await db.engine.run_ddl(
-            "SELECT indexname AS name, indexdef AS definition FROM pg_indexes "
-            "WHERE tablename = 'member'"
-        )
-    return {row["name"]: row["definition"] for row in rows}
-
-
 async def test_members_order_index_covers_tz_and_goes_back(fresh):
     """The reports read `(id, real_name, tz)` by name from the index alone; backwards restores
     the index it replaced."""
-    indexes = await _member_indexes(fresh)
+    indexes = await index_definitions(fresh, "member")
     if fresh.kind == "sqlite":
         assert "member_real_name_id_tz" in indexes and "member_real_name_id" not in indexes
         plan = await fresh.engine.run_ddl(
@@ -190,8 +177,8 @@ async def test_members_order_index_covers_tz_and_goes_back(fresh):
         app_name="home", migration_id="2026-12-01T15:30:00:000000", auto_agree=True
     )
     assert result.success, result.message
-    reverted = await _member_indexes(fresh)
+    reverted = await index_definitions(fresh, "member")
     old = "member_real_name_id" if fresh.kind == "sqlite" else "member_real_name_c_id"
     assert old in reverted and not any(name.endswith("_tz") for name in reverted)
     await migrate()
-    assert await _member_indexes(fresh) == indexes
+    assert await index_definitions(fresh, "member") == indexes
