@@ -43,7 +43,9 @@ class ActivityPeriod(Table):
     has at most one running session (database constraints, see the migration `sessions`).
     """
 
-    member = ForeignKey(references=Member, null=False, on_delete=OnDelete.cascade, index=True)
+    # Indexed by `activity_period_member_times` (member, start_time, end_time), which serves
+    # every lookup by member; see the migration of 2026-12-01T19:00.
+    member = ForeignKey(references=Member, null=False, on_delete=OnDelete.cascade, index=False)
     start_time = Timestamptz(null=False)
     end_time = Timestamptz(null=True, default=None)
 

@@ -43,7 +43,7 @@ async def test_populate_leaves_every_index_as_it_was(db, adapter, stored):
             "EXPLAIN QUERY PLAN SELECT start_time FROM activity_period WHERE member = 'x' "
             "ORDER BY start_time"
         )
-        assert "activity_period_member_start" in plan[0]["detail"]
+        assert "activity_period_member_times" in plan[0]["detail"]
 
 
 async def test_populate_writes_members_and_periods_and_bumps_the_version(db, adapter):

@@ -40,15 +40,20 @@ async def test_migrations_create_every_table_the_code_uses(db):
 
 
 async def test_migrations_index_the_foreign_key(db):
+    """Lookups by member (the cascade's too) use the index that also covers the times."""
+    indexes = await index_definitions(db, "activity_period")
+    assert "activity_period_member_times" in indexes
+    assert "activity_period_member" not in indexes
     if db.kind == "sqlite":
-        rows = await db.engine.run_ddl("PRAGMA index_list('activity_period')")
-        names = {row["name"] for row in rows}
-    else:
-        rows = await db.engine.run_ddl(
-            "SELECT indexname AS name FROM pg_indexes WHERE tablename = 'activity_period'"
+        plan = await db.engine.run_ddl(
+            "EXPLAIN QUERY PLAN SELECT start_time, end_time FROM activity_period "
+            "WHERE member = 'x' ORDER BY start_time"
         )
-        names = {row["name"] for row in rows}
-    assert "activity_period_member" in names
+        assert "COVERING INDEX activity_period_member_times" in plan[0]["detail"]
+    else:
+        assert (
+            "(member, start_time) INCLUDE (end_time, id)" in indexes["activity_period_member_times"]
+        )
 
 
 async def test_tables_are_usable_after_migrating(db):
@@ -182,3 +187,19 @@ async def test_members_order_index_covers_tz_and_goes_back(fresh):
     assert old in reverted and not any(name.endswith("_tz") for name in reverted)
     await migrate()
     assert await index_definitions(fresh, "member") == indexes
+
+
+async def test_periods_member_index_covers_the_times_and_goes_back(fresh):
+    """Backwards brings back both indexes the migration replaced, forwards again the same
+    index as before."""
+    indexes = await index_definitions(fresh, "activity_period")
+    result = await run_backwards(
+        app_name="home", migration_id="2026-12-01T19:00:00:000000", auto_agree=True
+    )
+    assert result.success, result.message
+    reverted = await index_definitions(fresh, "activity_period")
+    assert "activity_period_member_times" not in reverted
+    assert "(member, start_time)" in reverted["activity_period_member_start"]
+    assert "(member)" in reverted["activity_period_member"].replace('"', "")
+    await migrate()
+    assert await index_definitions(fresh, "activity_period") == indexes
