@@ -7,10 +7,8 @@ document.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
-from itertools import groupby
-from operator import itemgetter
 from typing import Any
 
 import msgspec
@@ -23,45 +21,36 @@ from home.storage import Snapshot
 from home.storage.base import StoredTimes, UnusualTime
 
 CHUNK_MEMBERS = 1_000
-FETCH_ROWS = 4_000
+FETCH_ROWS = 1_000  # a row per member
 # The first read is smaller, so that shaping starts early and the next read overlaps it.
-FIRST_FETCH_ROWS = 1_000
-_MEMBER_ID = itemgetter(0)
+FIRST_FETCH_ROWS = 250
 
 _encode = msgspec.json.Encoder().encode
 HEAD = b'{"ok":true,"members":['
 
 
 class _Shaper:
-    """Turns one member's (member, period) rows into their encodable object, in the requested
-    style."""
+    """Turns one member's row `(id, real_name, tz, periods)` into their encodable object, in
+    the requested style."""
 
     def __init__(self, style: str, times: StoredTimes):
         self.fullthrottle = style == "fullthrottle"
         self.times = times
-        self.seed = times.seed_formatter()
+        self.seed_periods = times.seed_periods(Period)
 
-    def member(self, rows: list[Any]) -> MemberOut | FullThrottleMember:
-        first = rows[0]
-        member_id, real_name, tz, start = first[0], first[1], first[2], first[3]
-        if start is None:  # the LEFT JOIN's row for a member without periods
-            periods: list[Period] = []
-        elif self.fullthrottle:
-            return self._fullthrottle(rows)
-        else:
-            seed = self.seed
-            try:
-                periods = [Period(seed(row[3]), seed(row[4])) for row in rows]
-            except UnusualTime:
-                times = self.times
-                spans = times.in_order([(row[3], row[4]) for row in rows])
-                periods = [Period(times.seed(start), times.seed(end)) for start, end in spans]
+    def member(self, row: Sequence[Any]) -> MemberOut | FullThrottleMember:
+        member_id, real_name, tz, stored = row[0], row[1], row[2], row[3]
         if self.fullthrottle:
-            return FullThrottleMember(member_id, real_name, tz, periods)
+            return self._fullthrottle(member_id, real_name, tz, stored)
+        try:
+            periods = self.seed_periods(stored)
+        except UnusualTime:
+            times = self.times
+            spans = times.in_order(times.periods(stored))
+            periods = [Period(times.seed(start), times.seed(end)) for start, end in spans]
         return MemberOut(member_id, real_name, tz, periods)
 
-    def _fullthrottle(self, rows: list[Any]) -> FullThrottleMember:
-        member_id, real_name, tz = rows[0][0], rows[0][1], rows[0][2]
+    def _fullthrottle(self, member_id: str, real_name: str, tz: str, stored: Any) -> Any:
         times = self.times
         zone = zone_named(tz)
         to_datetime = times.to_datetime
@@ -70,7 +59,7 @@ class _Shaper:
                 format_fullthrottle(to_datetime(start), zone),
                 format_fullthrottle(to_datetime(end), zone),
             )
-            for start, end in times.in_order([(row[3], row[4]) for row in rows])
+            for start, end in times.in_order(times.periods(stored))
         ]
         return FullThrottleMember(member_id, real_name, tz, periods)
 
@@ -129,25 +118,20 @@ async def member_rows(
 ) -> tuple[MemberOut | FullThrottleMember, datetime | None] | None:
     """The one member a `member_id` query reads, shaped in its style, and the start of their
     running session (None when none runs); None when there is no such member."""
-    rows: list[Any] = []
-    while batch := await snapshot.fetch(FETCH_ROWS):
-        rows.extend(batch)
-        if len(batch) < FETCH_ROWS:
-            break
+    rows = await snapshot.fetch(1)
     if not rows:
         return None
-    running = rows[0][5]
-    shaped = _Shaper(query.style, times).member(rows)
+    running = rows[0][4]
+    shaped = _Shaper(query.style, times).member(rows[0])
     return shaped, None if running is None else times.to_datetime(running)
 
 
 async def render(snapshot: Snapshot, query: FetchQuery, times: StoredTimes) -> AsyncIterator[bytes]:
     """The JSON document for `query`, in chunks, built from the snapshot's rows."""
-    shaper = _Shaper(query.style, times)
+    member = _Shaper(query.style, times).member
     limit = query.limit
     yield HEAD
     chunk: list[Any] = []
-    carried: list[Any] = []  # the last member of a batch, whose rows may go on in the next
     emitted = 0
     first_chunk = True
     last: Position | None = None
@@ -157,21 +141,13 @@ async def render(snapshot: Snapshot, query: FetchQuery, times: StoredTimes) -> A
     try:
         while not done:
             rows, done = await batches.next()
+            if limit is not None and emitted + len(rows) > limit:
+                # The statement read one member more than the page: another page follows.
+                rows = rows[: limit - emitted]
+                more = done = True
             with collector_paused():
-                groups = [list(group) for _, group in groupby(rows, key=_MEMBER_ID)]
-                if carried:  # the rows of the previous batch's last member come first
-                    if groups and groups[0][0][0] == carried[0][0]:
-                        carried.extend(groups[0])  # linear however many periods one member has
-                        groups[0] = carried
-                    else:
-                        groups.insert(0, carried)
-                carried = groups.pop() if groups and not done else []
-                for group in groups:
-                    if emitted == limit:
-                        more = done = True
-                        break
-                    chunk.append(shaper.member(group))
-                    emitted += 1
+                chunk.extend(map(member, rows))
+                emitted += len(rows)
                 if chunk:
                     last = Position(chunk[-1].real_name, chunk[-1].id)
                 if len(chunk) >= CHUNK_MEMBERS or (done and chunk):

@@ -21,11 +21,13 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 from piccolo.querystring import QueryString
 
 from home.settings import Settings
+
+T = TypeVar("T")
 
 VERSION_SQL = "SELECT epoch, version FROM roster_version WHERE id = 1"
 
@@ -129,8 +131,10 @@ class Dialect(ABC):
     scale: TimeScale
 
     @abstractmethod
-    def periods_join(self, member_id: str, conditions: str) -> str:
-        """LEFT JOIN of each member's periods as `p` (start_time, end_time, id)."""
+    def member_periods(self, member_id: str, conditions: str) -> str:
+        """A scalar subquery: the periods of member `member_id` that meet `conditions` (on
+        `p`, the period), ordered by start_time, end_time and id, gathered into one value that
+        `StoredTimes.periods` reads."""
 
 
 class StoredTimes(ABC):
@@ -149,10 +153,22 @@ class StoredTimes(ABC):
         """`(start, end)` pairs in order of their start instants (SQL sorted them already
         wherever the stored form sorts as time)."""
 
+    @abstractmethod
+    def periods(self, value: Any) -> list[tuple[Any, Any]]:
+        """The `(start, end)` pairs of a member's periods column (`Dialect.member_periods`)."""
+
     def seed_formatter(self) -> Callable[[Any], str]:
         """`seed` for one render of many rows: it may remember what it worked out (each day's
         text, say) and raises `UnusualTime` for a value that needs `in_order` and `seed`."""
         return self.seed
+
+    def seed_periods(self, make: Callable[[str, str], T]) -> Callable[[Any], list[T]]:
+        """For one render: a member's periods column to `make(start text, end text)` per
+        period, in the seed's form and SQL's order. Raises `UnusualTime` where a stored form
+        needs `in_order` and `seed`."""
+        seed = self.seed_formatter()
+        periods = self.periods
+        return lambda value: [make(seed(start), seed(end)) for start, end in periods(value)]
 
 
 class UnusualTime(ValueError):

@@ -96,6 +96,9 @@ class PostgresTimes(StoredTimes):
     def in_order(self, spans: list[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
         return spans
 
+    def periods(self, value: list[list[datetime]] | None) -> list[tuple[Any, Any]]:
+        return [] if value is None else [(start, end) for start, end in value]
+
     def seed_formatter(self) -> Callable[[datetime], str]:
         """asyncpg gives UTC datetimes: each day's text is worked out once per render."""
         days: dict[int, str] = {}
@@ -138,12 +141,12 @@ class PostgresDialect(Dialect):
     def instant(self, column: str) -> str:
         return f"extract(epoch FROM {column})::float8"
 
-    def periods_join(self, member_id: str, conditions: str) -> str:
-        # LATERAL with OFFSET 0 (not flattened into a hash join) keeps PostgreSQL on the
-        # per-member index lookup instead of scanning every period for one page.
+    def member_periods(self, member_id: str, conditions: str) -> str:
+        # An array of [start, end] arrays (NULL for none), which asyncpg gives as lists.
         return (
-            "LEFT JOIN LATERAL (SELECT p.start_time, p.end_time, p.id FROM activity_period AS p "
-            f"WHERE p.member = {member_id}{conditions} OFFSET 0) AS p ON true"
+            "(SELECT array_agg(ARRAY[p.start_time, p.end_time] "
+            "ORDER BY p.start_time, p.end_time, p.id) "
+            f"FROM activity_period AS p WHERE p.member = {member_id}{conditions})"
         )
 
 

@@ -1,10 +1,10 @@
 """The one statement that reads the roster for /fetch/, written once for both engines.
 
-Members come in the API's order (real_name in byte order, then id) with their finished
-periods (by start_time; a running session has no end yet and is not listed) from a single
-LEFT JOIN, so a request sends the same number of statements whether the roster holds one
-member or a million. Plain SQL rather than the ORM: the read path streams rows from a cursor
-inside one snapshot, which Piccolo's queries do not offer.
+Members come in the API's order (real_name in byte order, then id), one row each, with
+their finished periods (by start_time; a running session has no end yet and is not listed)
+gathered into one column by the database, so a request sends the same number of statements
+whether the roster holds one member or a million. Plain SQL rather than the ORM: the read
+path streams rows from a cursor inside one snapshot, which Piccolo's queries do not offer.
 """
 
 from __future__ import annotations
@@ -35,9 +35,10 @@ class RosterFilter(Protocol):
 
 
 def roster_statement(dialect: Dialect, query: RosterFilter) -> tuple[str, Any]:
-    """SQL and parameters listing the members `query` asks for, each row a (member, period):
-    `(id, real_name, tz, start_time, end_time)`, the times NULL for a member without any;
-    with `member_id`, a sixth column: the start of that member's running session, or NULL."""
+    """SQL and parameters listing the members `query` asks for, a row each:
+    `(id, real_name, tz, periods)`, `periods` in the form the engine's `StoredTimes.periods`
+    reads; with `member_id`, a fifth column: the start of that member's running session, or
+    NULL."""
     params = dialect.params()
     name_order = dialect.name_order("m.real_name")
     member_conditions = []
@@ -71,23 +72,23 @@ def roster_statement(dialect: Dialect, query: RosterFilter) -> tuple[str, Any]:
             "EXISTS (SELECT 1 FROM activity_period AS q WHERE q.member = m.id AND "
             f"{' AND '.join(inside('q'))})"
         )
-    join = dialect.periods_join("m.id", "".join(f" AND {c}" for c in inside("p")))
+    periods = dialect.member_periods("m.id", "".join(f" AND {c}" for c in inside("p")))
     where = f" WHERE {' AND '.join(member_conditions)}" if member_conditions else ""
-    columns = f"{dialect.id_text('m.id')}, m.real_name, m.tz, p.start_time, p.end_time"
+    columns = f"{dialect.id_text('m.id')}, m.real_name, m.tz, {periods}"
     if query.member_id is not None:
         # One member's running session too, read in the same statement as the finished ones.
         columns += (
             ", (SELECT r.start_time FROM activity_period AS r "
             "WHERE r.member = m.id AND r.end_time IS NULL)"
         )
-    order = f"{name_order}, m.id, p.start_time, p.id"
+    order = f"{name_order}, m.id"
     if query.limit is None:
-        sql = f"SELECT {columns} FROM member AS m {join}{where} ORDER BY {order}"
+        sql = f"SELECT {columns} FROM member AS m{where} ORDER BY {order}"
     else:
         # One member more than asked tells whether another page follows.
         page = (
             f"SELECT m.id, m.real_name, m.tz FROM member AS m{where} "
-            f"ORDER BY {name_order}, m.id LIMIT {params.add(query.limit + 1)}"
+            f"ORDER BY {order} LIMIT {params.add(query.limit + 1)}"
         )
-        sql = f"SELECT {columns} FROM ({page}) AS m {join} ORDER BY {order}"
+        sql = f"SELECT {columns} FROM ({page}) AS m ORDER BY {order}"
     return sql, dialect.bound(params)

@@ -193,7 +193,7 @@ async def test_a_change_drops_the_old_bodies_before_the_next_render(app, client,
 
 
 async def test_a_member_with_more_periods_than_a_batch_of_rows(app, client, monkeypatch):
-    """A member's rows carried over several batches are shaped once, in order."""
+    """A member with more periods than a batch has rows is one row, shaped whole, in order."""
     members = await make_roster(3, periods=25)
     expected = await assembled_body(app, client)
     monkeypatch.setattr(fetch_render, "FETCH_ROWS", 7)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -26,12 +27,35 @@ def test_postgres_formatter_matches_seed_in_and_out_of_utc():
         assert seed(local) == format_seed(local)  # another zone: the full path, same text
 
 
-def test_sqlite_formatter_matches_seed_and_leaves_unusual_forms_to_it():
+def test_postgres_periods_match_seed():
+    pairs = [[start, end] for start, end in zip(MOMENTS, MOMENTS[1:], strict=False)]
+    periods = PostgresTimes().seed_periods(lambda start, end: (start, end))
+    assert periods(pairs) == [(format_seed(start), format_seed(end)) for start, end in pairs]
+    assert periods(None) == []
+
+
+def test_sqlite_periods_match_seed_and_leave_unusual_forms_to_it():
+    """The column holds a JSON array of [start, end] pairs, as SQLite's json_group_array
+    writes it; Piccolo's whole-second form is sliced, anything else is an `UnusualTime`."""
     times = SQLiteTimes()
-    seed = times.seed_formatter()
-    for moment in MOMENTS:
-        stored = to_stored(moment)
-        assert seed(stored) == times.seed(stored) == format_seed(moment)
-    for unusual in ("2020-06-20 10:00:00+02:00", "2020-06-20 10:00:00", "2020-06-20T10:00:00Z"):
+    periods = times.seed_periods(lambda start, end: (start, end))
+    whole = [moment.replace(microsecond=0) for moment in MOMENTS]
+    pairs = list(zip(whole, whole[1:], strict=False))
+    column = json.dumps([[to_stored(start), to_stored(end)] for start, end in pairs])
+    expected = [(format_seed(start), format_seed(end)) for start, end in pairs]
+    assert periods(column) == expected
+    assert [(times.seed(s), times.seed(e)) for s, e in times.periods(column)] == expected
+    assert periods("[]") == []
+    for unusual in (
+        "2020-06-20 10:00:00+02:00",
+        "2020-06-20 10:00:00",
+        "2020-06-20T10:00:00Z",
+        "2020-06-20 10:00:00.250000+00:00",  # Piccolo's form with microseconds: the full path
+        "2020-13-20 10:00:00+00:00",
+        "2020-06-2x 10:00:00+00:00",
+        20200620,
+    ):
+        column = json.dumps([["2020-06-20 09:00:00+00:00", "2020-06-20 09:30:00+00:00"]] * 2)
+        column = column[:-1] + ", " + json.dumps(["2020-06-20 09:45:00+00:00", unusual]) + "]"
         with pytest.raises(UnusualTime):
-            seed(unusual)
+            periods(column)
