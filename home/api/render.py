@@ -68,7 +68,7 @@ class _Batches:
     """The snapshot's rows in batches, the next batch read while this one is shaped.
 
     On SQLite the read runs in a worker thread that lets go of the GIL while SQLite steps
-    through the join; on PostgreSQL the server works on it. Either way it overlaps the
+    through the members; on PostgreSQL the server works on it. Either way it overlaps the
     shaping, which runs on the event loop.
     """
 
