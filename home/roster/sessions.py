@@ -190,6 +190,7 @@ async def start_session(adapter: Adapter, member_id: str, at: datetime | None) -
     The database decides (one running session, no overlap); a refusal is explained after it.
     """
     at = _moment(at, "at")
+    await adapter.lock_member_periods(member_id)
     try:
         inserted = await ActivityPeriod.insert(
             ActivityPeriod(member=member_id, start_time=at, end_time=None)
@@ -204,6 +205,7 @@ async def start_session(adapter: Adapter, member_id: str, at: datetime | None) -
 async def stop_session(adapter: Adapter, member_id: str, at: datetime | None) -> Period:
     """Stop the member's running session at `at` (default now)."""
     at = _moment(at, "at")
+    await adapter.lock_member_periods(member_id)
     try:
         updated = await (
             ActivityPeriod.update({ActivityPeriod.end_time: at})
@@ -230,6 +232,7 @@ async def add_period(adapter: Adapter, member_id: str, start: datetime, end: dat
         check_period(start, end)
     except ValueError as error:
         raise Invalid(str(error)) from None
+    await adapter.lock_member_periods(member_id)
     try:
         inserted = await ActivityPeriod.insert(
             ActivityPeriod(member=member_id, start_time=start, end_time=end)

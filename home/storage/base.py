@@ -259,6 +259,12 @@ class Adapter(ABC):
         """Forget the actor before the transaction commits, where it does not end with it."""
         return None
 
+    async def lock_member_periods(self, member_id: str) -> None:
+        """Make the current write transaction the only writer of this member's periods until it
+        ends, so that its rules are checked against committed rows only (nothing to do where
+        write transactions take turns anyway, as on SQLite)."""
+        return None
+
     @abstractmethod
     def broken_rule(self, error: BaseException) -> Rule | None:
         """The rule a refused write broke, or None when `error` is not such a refusal."""

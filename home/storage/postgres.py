@@ -84,6 +84,11 @@ def build_postgres_engine(settings: Settings) -> PostgresEngine:
     return PostgresEngine(config=engine_config(settings))
 
 
+# The first key of the transaction-level advisory locks that queue writers of one member's
+# periods (the second is a hash of the member's id).
+MEMBER_PERIODS_LOCK = 0x524F5354  # "ROST"
+
+
 class PostgresTimes(StoredTimes):
     """Times come back as aware datetimes, already in time order."""
 
@@ -267,6 +272,16 @@ class PostgresAdapter(Adapter):
         # Local to the transaction: it ends with it, committed or not.
         await self.engine.run_querystring(
             QueryString("SELECT set_config('roster.actor', {}, true)", actor)
+        )
+
+    async def lock_member_periods(self, member_id: str) -> None:
+        # Concurrent inserts that conflict in the exclusion constraint each wait for the other's
+        # index entry, a deadlock PostgreSQL ends after a second with an error instead of the
+        # refusal. Writers of one member queue here first, so each checks committed rows only.
+        await self.engine.run_querystring(
+            QueryString(
+                f"SELECT pg_advisory_xact_lock({MEMBER_PERIODS_LOCK}, hashtext({{}}))", member_id
+            )
         )
 
     def broken_rule(self, error: BaseException) -> Rule | None:

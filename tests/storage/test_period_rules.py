@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from home.roster.sessions import Conflict, add_period, start_session
 from home.roster.tables import ActivityPeriod
 from tests.api.test_members import at
 from tests.factories import make_member, write_outside_app
@@ -145,3 +146,42 @@ async def test_fifty_concurrent_overlapping_periods_store_exactly_one(system):
     statuses = sorted(answer.status_code for answer in answers)
     assert statuses == [201] + [409] * 49, statuses
     assert await ActivityPeriod.count() == 1
+
+
+async def test_writers_of_one_member_take_turns_on_postgres(pg, app):
+    """Concurrent conflicting inserts could each wait for the other's index entry (a deadlock
+    PostgreSQL ends with an error after a second, not with the refusal). The application's
+    writers of one member queue instead: the second sees the first's committed session and is
+    refused cleanly, while another member's writer does not wait at all."""
+    adapter = app.state.storage.adapter()
+    member, other = await make_member(), await make_member()
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def first() -> None:
+        async with adapter.audited("test"):
+            await start_session(adapter, str(member.id), T)
+            started.set()
+            await release.wait()
+
+    async def second() -> None:
+        async with adapter.audited("test"):
+            await start_session(adapter, str(member.id), T + H)
+
+    holder = asyncio.create_task(first())
+    await started.wait()
+    async with adapter.audited("test"):
+        await asyncio.wait_for(add_period(adapter, str(other.id), T, T + H), timeout=5)
+    waiter = asyncio.create_task(second())
+    waiting: list[str] = []
+    for _ in range(50):  # the second writer waits on the member's lock, before its insert
+        await asyncio.sleep(0.02)
+        rows = await pg.engine.run_ddl("SELECT locktype FROM pg_locks WHERE NOT granted")
+        if waiting := [row["locktype"] for row in rows]:
+            break
+    assert waiting == ["advisory"]
+    assert not waiter.done()
+    release.set()
+    await holder
+    with pytest.raises(Conflict):
+        await asyncio.wait_for(waiter, timeout=5)
+    assert await ActivityPeriod.count() == 2
