@@ -218,25 +218,22 @@ async def populate_roster(
     async with adapter.audited(actor) as transaction:
         writer = adapter.batch_writer(transaction.connection)
         await writer.start(count)
-        pending: asyncio.Future[None] | None = None
+        batches = generate_batches(count, periods, seed, days=days)
+        # The next batch is generated in a thread while the database writes this one: the
+        # engines write a batch without holding the GIL (SQLite in one step of its own per
+        # table, PostgreSQL in its server), so the two overlap.
+        upcoming = asyncio.ensure_future(asyncio.to_thread(next, batches, None))
         try:
-            # Generate the next batch while the database writes the previous one.
-            for members, spans in generate_batches(count, periods, seed, days=days):
-                if pending is not None:
-                    await pending
-                    written += BATCH_MEMBERS
-                    if progress is not None:
-                        progress(min(written, count), count)
-                pending = asyncio.ensure_future(writer.write(members, spans))
-            if pending is not None:
-                await pending
-                pending = None
+            while (batch := await upcoming) is not None:
+                upcoming = asyncio.ensure_future(asyncio.to_thread(next, batches, None))
+                await writer.write(*batch)
+                written += len(batch[0])
+                if progress is not None:
+                    progress(written, count)
         finally:
-            if pending is not None and not pending.done():
-                pending.cancel()
-                await asyncio.gather(pending, return_exceptions=True)
-        if progress is not None:
-            progress(count, count)
+            # A failed write leaves a batch being generated: wait for it (it cannot be stopped
+            # midway), then the transaction rolls back.
+            await asyncio.gather(upcoming, return_exceptions=True)
         await writer.finish(summary)
     return PopulateResult(
         members=count, periods=count * periods, seconds=time.perf_counter() - started

@@ -411,14 +411,20 @@ BULK_AUDIT = (
     "'bulk insert', NULL, ?)"
 )
 BATCH_CACHE_KIB = 64 * 1024
-
-
-class _StoredDays(dict[int, str]):
-    """Day number since 1970 -> its date as SQLite stores it (`2020-06-20 `), made on first use."""
-
-    def __missing__(self, day: int) -> str:
-        text = self[day] = datetime.fromtimestamp(day * 86_400, UTC).strftime("%Y-%m-%d ")
-        return text
+# A batch goes in as one JSON text per table, and SQLite makes Piccolo's time text from the
+# Unix seconds: each INSERT is one step of SQLite's, which runs without the GIL, so the next
+# batch is generated meanwhile (executemany takes the GIL back for every row).
+INSERT_MEMBERS = (
+    "INSERT INTO member (id, real_name, tz) SELECT json_extract(value, '$[0]'), "
+    "json_extract(value, '$[1]'), json_extract(value, '$[2]') FROM json_each(?)"
+)
+INSERT_PERIODS = (
+    "INSERT INTO activity_period (member, start_time, end_time) "
+    "SELECT json_extract(value, '$[0]'), "
+    "datetime(json_extract(value, '$[1]'), 'unixepoch') || '+00:00', "
+    "datetime(json_extract(value, '$[2]'), 'unixepoch') || '+00:00' FROM json_each(?)"
+)
+_encode_json = msgspec.json.Encoder().encode
 
 
 def _first_overlap(spans: list[SpanRow]) -> SpanRow | None:
@@ -438,18 +444,12 @@ def _first_overlap(spans: list[SpanRow]) -> SpanRow | None:
 
 
 class SQLiteBatchWriter(BatchWriter):
-    """executemany through the transaction's aiosqlite connection, version triggers suspended."""
+    """Batches through the transaction's aiosqlite connection, version triggers suspended."""
 
     def __init__(self, connection: Any):
         self.connection = connection
         self.triggers: list[tuple[str, str]] = []
         self.indexes: list[tuple[str, str]] = []
-        self.days = _StoredDays()
-        # Second of the day -> its time as SQLite stores it (`14:29:00+00:00`).
-        self.clock = [
-            f"{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}+00:00"
-            for second in range(86_400)
-        ]
 
     async def start(self, members: int) -> None:
         # A larger page cache for this connection keeps index pages in memory instead of
@@ -472,24 +472,11 @@ class SQLiteBatchWriter(BatchWriter):
             member, start, _ = overlap
             raise sqlite3.IntegrityError(
                 f"activity_period_no_overlap: member {member} has periods that overlap (one "
-                f"starting {self.days[start // 86_400]}{self.clock[start % 86_400]})"
+                f"starting {to_stored(datetime.fromtimestamp(start, UTC))})"
             )
-        days, clock = self.days, self.clock
-        rows = [
-            (
-                member,
-                days[start // 86_400] + clock[start % 86_400],
-                days[end // 86_400] + clock[end % 86_400],
-            )
-            for member, start, end in spans
-        ]
-        await self.connection.executemany(
-            "INSERT INTO member (id, real_name, tz) VALUES (?, ?, ?)", members
-        )
-        if rows:
-            await self.connection.executemany(
-                "INSERT INTO activity_period (member, start_time, end_time) VALUES (?, ?, ?)", rows
-            )
+        await self.connection.execute(INSERT_MEMBERS, (_encode_json(members).decode(),))
+        if spans:
+            await self.connection.execute(INSERT_PERIODS, (_encode_json(spans).decode(),))
 
     async def finish(self, summary: str) -> None:
         await self.connection.execute(
