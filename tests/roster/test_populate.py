@@ -10,6 +10,7 @@ import pytest
 from home.roster.demo import BATCH_MEMBERS, PopulateError, generate, populate_roster
 from home.roster.tables import ActivityPeriod, Member
 from home.roster.validation import known_zones
+from home.storage.sqlite import to_stored
 from tests.factories import make_member
 from tests.support import cli
 
@@ -113,6 +114,42 @@ def test_populate_seed_makes_the_run_reproducible():
 
     assert flat(first) == flat(again)
     assert flat(first) != flat(other)
+
+
+async def test_populate_writes_the_planned_rows_in_the_engines_own_form(db, adapter):
+    """What a seeded run writes is what `generate` plans for it, across batches; on SQLite the
+    times are stored as the text Piccolo itself writes (the database makes it from seconds)."""
+    count = BATCH_MEMBERS + 3
+    planned = generate(count, 2, seed=5)
+    await populate_roster(adapter, count, periods=2, seed=5)
+    expected = sorted(
+        (str(member.id), member.real_name, member.tz, start, end)
+        for member, spans in planned
+        for start, end in spans
+    )
+    rows = await ActivityPeriod.select(
+        ActivityPeriod.member,
+        ActivityPeriod.member.real_name,
+        ActivityPeriod.member.tz,
+        ActivityPeriod.start_time,
+        ActivityPeriod.end_time,
+    )
+    assert (
+        sorted(
+            tuple(str(value) if i == 0 else value for i, value in enumerate(row.values()))
+            for row in rows
+        )
+        == expected
+    )
+    if db.kind == "sqlite":
+        texts = await db.engine.run_ddl(  # expressions: not converted by their declared type
+            "SELECT member || '' AS member, start_time || '' AS start_time, "
+            "end_time || '' AS end_time, typeof(start_time) AS kind FROM activity_period"
+        )
+        assert sorted((row["member"], row["start_time"], row["end_time"]) for row in texts) == [
+            (member, to_stored(start), to_stored(end)) for member, _, _, start, end in expected
+        ]
+        assert {row["kind"] for row in texts} == {"text"}
 
 
 async def test_populate_cli_seed_gives_same_rows_twice(db, cli_env):
