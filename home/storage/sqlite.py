@@ -117,9 +117,15 @@ class SQLiteTimes(StoredTimes):
                 made = [
                     make(days[start[:11]] + start[11:16], days[end[:11]] + end[11:16])
                     for start, end in pairs
-                    if start[19:] == end[19:] == "+00:00"  # 25 characters, in UTC
+                    if start[19:] == end[19:] == "+00:00"  # whole seconds, in UTC
                 ]
-            except TypeError:  # a number, not text: SQLite stores what raw SQL gave it
+                if len(made) != len(pairs):  # microseconds too (`HH:MM:SS.ffffff+00:00`)?
+                    made = [
+                        make(days[start[:11]] + start[11:16], days[end[:11]] + end[11:16])
+                        for start, end in pairs
+                        if is_canonical(start) and is_canonical(end)
+                    ]
+            except (TypeError, AttributeError):  # not text: SQLite keeps what raw SQL gave it
                 raise UnusualTime(value) from None
             if len(made) != len(pairs):
                 raise UnusualTime(value)
