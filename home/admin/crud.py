@@ -16,6 +16,7 @@ from piccolo_api.crud.endpoints import PiccoloCRUD
 from starlette.requests import Request
 from starlette.responses import Response
 
+from home.roster.tables import ActivityPeriod
 from home.storage import Storage
 from home.storage.base import Adapter, Rule
 
@@ -58,12 +59,33 @@ class RosterCRUD(PiccoloCRUD):
         return cleaned
 
     async def post_single(self, request: Request, data: dict[str, Any]) -> Response:
-        return await _audited(request, lambda: super(RosterCRUD, self).post_single(request, data))
+        return await _audited(
+            request,
+            lambda: super(RosterCRUD, self).post_single(request, data),
+            lambda adapter: self._queue_period_writers(adapter, data),
+        )
 
     async def patch_single(self, request: Request, row_id: Any, data: dict[str, Any]) -> Response:
         return await _audited(
-            request, lambda: super(RosterCRUD, self).patch_single(request, row_id, data)
+            request,
+            lambda: super(RosterCRUD, self).patch_single(request, row_id, data),
+            lambda adapter: self._queue_period_writers(adapter, data, row_id),
         )
+
+    async def _queue_period_writers(
+        self, adapter: Adapter, data: dict[str, Any], row_id: Any = None
+    ) -> None:
+        """A period's write queues behind other writers of its member(s), as the API's do."""
+        if self.table._meta.tablename != ActivityPeriod._meta.tablename:
+            return
+        members = {str(data["member"])} if data.get("member") else set()
+        if row_id is not None:
+            key = self.table._meta.primary_key
+            row = await self.table.select(key, self.table.member).where(key == row_id).first()
+            if row is not None:
+                members.add(str(row["member"]))
+        for member in sorted(members):  # one order everywhere: no two writers wait on each other
+            await adapter.lock_member_periods(member)
 
     async def delete_single(self, request: Request, row_id: Any) -> Response:
         return await _audited(
@@ -79,11 +101,17 @@ def actor(request: Request) -> str:
     return f"admin {request.user.display_name}"
 
 
-async def _audited(request: Request, write: Callable[[], Awaitable[Response]]) -> Response:
+async def _audited(
+    request: Request,
+    write: Callable[[], Awaitable[Response]],
+    before: Callable[[Adapter], Awaitable[None]] | None = None,
+) -> Response:
     storage: Storage = request.scope[STORAGE_KEY]
     adapter = storage.adapter()
     try:
         async with adapter.audited(actor(request)):
+            if before is not None:
+                await before(adapter)
             response = await write()
             if response.status_code >= 400:
                 raise _Refused(response)
