@@ -50,7 +50,9 @@ class _Shaper:
             periods = [Period(times.seed(start), times.seed(end)) for start, end in spans]
         return MemberOut(member_id, real_name, tz, periods)
 
-    def _fullthrottle(self, member_id: str, real_name: str, tz: str, stored: Any) -> Any:
+    def _fullthrottle(
+        self, member_id: str, real_name: str, tz: str, stored: Any
+    ) -> FullThrottleMember:
         times = self.times
         zone = zone_named(tz)
         to_datetime = times.to_datetime

@@ -149,13 +149,14 @@ class StoredTimes(ABC):
         """The stored time as the seed document writes it: `June 05 2020 09:07` (UTC)."""
 
     @abstractmethod
-    def in_order(self, spans: list[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
-        """`(start, end)` pairs in order of their start instants (SQL sorted them already
+    def in_order(self, spans: list[Any]) -> list[Any]:
+        """`[start, end]` pairs in order of their start instants (SQL sorted them already
         wherever the stored form sorts as time)."""
 
     @abstractmethod
-    def periods(self, value: Any) -> list[tuple[Any, Any]]:
-        """The `(start, end)` pairs of a member's periods column (`Dialect.member_periods`)."""
+    def periods(self, value: Any) -> list[Any]:
+        """The `[start, end]` pairs of a member's periods column (`Dialect.member_periods`), as
+        the driver gives them (lists, not copied into tuples)."""
 
     def seed_formatter(self) -> Callable[[Any], str]:
         """`seed` for one render of many rows: it may remember what it worked out (each day's

@@ -98,11 +98,11 @@ class PostgresTimes(StoredTimes):
     def seed(self, value: datetime) -> str:
         return format_seed(value)
 
-    def in_order(self, spans: list[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
+    def in_order(self, spans: list[Any]) -> list[Any]:
         return spans
 
-    def periods(self, value: list[list[datetime]] | None) -> list[tuple[Any, Any]]:
-        return [] if value is None else [(start, end) for start, end in value]
+    def periods(self, value: list[list[datetime]] | None) -> list[Any]:
+        return value or []
 
     def seed_formatter(self) -> Callable[[datetime], str]:
         """asyncpg gives UTC datetimes: each day's text is worked out once per render."""

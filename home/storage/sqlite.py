@@ -97,13 +97,13 @@ class SQLiteTimes(StoredTimes):
             return f"{MONTHS[int(value[5:7]) - 1]} {value[8:10]} {value[0:4]} {value[11:16]}"
         return format_seed(parse_stored(value))
 
-    def in_order(self, spans: list[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
+    def in_order(self, spans: list[Any]) -> list[Any]:
         if all(is_canonical(start) for start, _ in spans):
             return spans
         return sorted(spans, key=lambda span: parse_stored(span[0]))
 
-    def periods(self, value: str) -> list[tuple[Any, Any]]:
-        return [(start, end) for start, end in _decode(value)]
+    def periods(self, value: str) -> list[Any]:
+        return _decode(value)
 
     def seed_periods(self, make: Callable[[str, str], T]) -> Callable[[str], list[T]]:
         """Slices Piccolo's form (`YYYY-MM-DD HH:MM:SS+00:00`) with each day's text worked out
@@ -117,14 +117,10 @@ class SQLiteTimes(StoredTimes):
                 made = [
                     make(days[start[:11]] + start[11:16], days[end[:11]] + end[11:16])
                     for start, end in pairs
-                    if start[19:] == end[19:] == "+00:00"  # whole seconds, in UTC
+                    # Whole seconds in UTC (the cheap test), or with microseconds.
+                    if start[19:] == end[19:] == "+00:00"
+                    or (is_canonical(start) and is_canonical(end))
                 ]
-                if len(made) != len(pairs):  # microseconds too (`HH:MM:SS.ffffff+00:00`)?
-                    made = [
-                        make(days[start[:11]] + start[11:16], days[end[:11]] + end[11:16])
-                        for start, end in pairs
-                        if is_canonical(start) and is_canonical(end)
-                    ]
             except (TypeError, AttributeError):  # not text: SQLite keeps what raw SQL gave it
                 raise UnusualTime(value) from None
             if len(made) != len(pairs):
