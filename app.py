@@ -4,6 +4,8 @@
 a test builds it for any configuration with `create_app(Settings(...))`.
 """
 
+import time
+
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
@@ -11,6 +13,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from home.admin.mount import admin_mount
 from home.admin.site import build_admin
+from home.api.clock import Clock
 from home.api.docs import docs_assets_router, docs_render_plugins, docs_router
 from home.api.errors import EXCEPTION_HANDLERS
 from home.api.fetch import FetchController, PublicFetchController
@@ -34,8 +37,9 @@ from home.storage import Storage
 from home.web.edge import Edge
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
-    """The service for `settings` (default: read from the environment)."""
+def create_app(settings: Settings | None = None, clock: Clock = time.time) -> Litestar:
+    """The service for `settings` (default: read from the environment), telling the time by
+    `clock`."""
     settings = settings or get_settings()
     storage = Storage(settings)
     fetch = FetchService(storage)
@@ -54,6 +58,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         state=State(
             {
                 "settings": settings,
+                "clock": clock,
                 "storage": storage,
                 "fetch": fetch,
                 "reports": ReportService(storage),

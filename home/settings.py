@@ -54,6 +54,7 @@ class Settings:
     workers: int = 2
     forwarded_allow_ips: str = "127.0.0.1"
     graceful_timeout: int = 30
+    keep_alive_timeout: int = 5
     metrics: bool = False
     metrics_token: str | None = None
 
@@ -210,6 +211,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         workers=_number(env, "WEB_CONCURRENCY", 2, 1, 256),
         forwarded_allow_ips=env.get("FORWARDED_ALLOW_IPS") or "127.0.0.1",
         graceful_timeout=_number(env, "GRACEFUL_TIMEOUT", 30, 1, 3600),
+        keep_alive_timeout=_number(env, "KEEP_ALIVE_TIMEOUT", 5, 1, 3600),
         metrics=_flag(env, "METRICS"),
         metrics_token=env.get("METRICS_TOKEN") or None,
     )

@@ -15,6 +15,7 @@ import itertools
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -216,6 +217,16 @@ def http_client(app) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=transport, base_url="http://testserver")
 
 
+@pytest.fixture(autouse=True)
+def statement_logs_switched_off(request):
+    """After a test that used the app, no adapter still records statements (a test that
+    watches them must stop watching)."""
+    yield
+    if "app" in request.fixturenames:
+        adapters = request.getfixturevalue("app").state.storage._made
+        assert [adapter for adapter in adapters if adapter.statement_log is not None] == []
+
+
 @pytest.fixture
 async def client(db, app):
     """An HTTP client for the app, on SQLite and on PostgreSQL."""
@@ -225,11 +236,12 @@ async def client(db, app):
 
 @pytest.fixture
 async def client_for():
-    """Clients for apps built for other settings: `client_for(fetch_token="...")`."""
+    """Clients for apps built for other settings, `client_for(fetch_token="...")`, and for
+    another clock, `client_for(clock=lambda: 1_800_000_000.0)`."""
     made: list[tuple[httpx.AsyncClient, object]] = []
 
-    def make(**changes) -> httpx.AsyncClient:
-        other = create_app(dataclasses.replace(TEST_SETTINGS, **changes))
+    def make(clock=time.time, **changes) -> httpx.AsyncClient:
+        other = create_app(dataclasses.replace(TEST_SETTINGS, **changes), clock=clock)
         http = http_client(other)
         made.append((http, other))
         return http

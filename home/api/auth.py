@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import hmac
 import math
-import time
 
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, TooManyRequestsException
 from litestar.handlers.base import BaseRouteHandler
 from piccolo_api.session_auth.tables import SessionsBase
 
+from home.api import clock
 from home.roster.api_keys import authenticate, note_use
 from home.storage import Storage
 
@@ -77,7 +77,7 @@ async def require_api_key(connection: ASGIConnection, _handler: BaseRouteHandler
     caller = await authenticate(given)
     if caller is not None:
         storage: Storage = connection.app.state.storage
-        now = time.time()
+        now = clock.seconds(connection)
         window = int(now // WINDOW_SECONDS)
         count, active = await storage.adapter().count_request(caller.key_id, window)
     if caller is None or not active:

@@ -12,6 +12,7 @@ from litestar.exceptions import ClientException, NotFoundException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
 
+from home.api import clock
 from home.api.auth import require_api_key
 from home.api.openapi import accepts
 from home.api.query import STYLES, FetchQuery
@@ -189,11 +190,11 @@ class MembersController(Controller):
         idempotency_key: IdempotencyKey = None,
     ) -> Response[SessionOut]:
         """Optional `{"at": time}` (default now) → the running session. 409 if one runs."""
-        at = _at(data)
+        at, now = _at(data), clock.utc_now(request)
 
         async def operation(adapter: Any) -> tuple[int, SessionOut]:
             member = sessions.member_uuid(member_id)
-            period = await sessions.start_session(adapter, member, at)
+            period = await sessions.start_session(adapter, member, at, now)
             return 201, session_out(period)
 
         return await write(request, operation)
@@ -212,11 +213,11 @@ class MembersController(Controller):
         idempotency_key: IdempotencyKey = None,
     ) -> Response[SessionOut]:
         """Optional `{"at": time}` (default now) → the finished period. 409 if none runs."""
-        at = _at(data)
+        at, now = _at(data), clock.utc_now(request)
 
         async def operation(adapter: Any) -> tuple[int, SessionOut]:
             member = sessions.member_uuid(member_id)
-            period = await sessions.stop_session(adapter, member, at)
+            period = await sessions.stop_session(adapter, member, at, now)
             return 200, session_out(period)
 
         return await write(request, operation)
@@ -237,10 +238,11 @@ class MembersController(Controller):
         """`{"start_time", "end_time"}` → the period. 409 if it overlaps another."""
         start = parse_rfc3339(data.start_time, "start_time")
         end = parse_rfc3339(data.end_time, "end_time")
+        now = clock.utc_now(request)
 
         async def operation(adapter: Any) -> tuple[int, SessionOut]:
             member = sessions.member_uuid(member_id)
-            period = await sessions.add_period(adapter, member, start, end)
+            period = await sessions.add_period(adapter, member, start, end, now)
             return 201, session_out(period)
 
         return await write(request, operation)

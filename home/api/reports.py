@@ -7,7 +7,6 @@ like /fetch/); a report that counts running sessions up to now is kept for the m
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -21,6 +20,7 @@ from litestar.openapi.spec import Schema
 from litestar.params import QueryParameter
 from litestar.response import Stream
 
+from home.api import clock
 from home.api.auth import require_reader
 from home.api.cache import BodyCache
 from home.api.collector import collector_paused
@@ -178,9 +178,9 @@ def report_window(since: str | None, until: str | None, now: float) -> tuple[flo
     return start, end
 
 
-def _now() -> float:
+def _now(request: Request[Any, Any, Any]) -> float:
     """Now, to the minute: a report that counts running sessions is kept for a minute."""
-    return float(int(time.time()) // 60 * 60)
+    return float(int(clock.seconds(request)) // 60 * 60)
 
 
 def _zone(tz: str) -> str:
@@ -286,7 +286,7 @@ class ReportsController(Controller):
         """Each member's seconds per bucket and the totals per bucket, inside the window. A
         period crossing midnight is split between its days; a running session counts up to
         now. CSV (`format=csv` or `Accept: text/csv`): `member_id,real_name,tz,bucket,seconds`."""
-        now = _now()
+        now = _now(request)
         start, end = report_window(since, until, now)
         if group not in reports.GROUPS:
             raise ClientException(detail=f"group must be day or week, not {group!r}")
@@ -354,7 +354,7 @@ class ReportsController(Controller):
         """Who is on right now, with the start of their session, the longest running first."""
         service: ReportService = request.app.state.reports
         adapter = service.storage.adapter()
-        now = _now()
+        now = _now(request)
 
         def compute(_version: DataVersion, rows: list[list[Any]]) -> bytes:
             return _encode(
@@ -397,7 +397,7 @@ class ReportsController(Controller):
         self, request: Request[Any, Any, Any], since: Since = None, until: Until = None
     ) -> SessionsReport:
         """A histogram of the lengths of finished sessions that started inside the window."""
-        now = _now()
+        now = _now(request)
         start, end = report_window(since, until, now)
         service: ReportService = request.app.state.reports
         adapter = service.storage.adapter()

@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from home.roster.tables import Member
@@ -60,8 +60,7 @@ def parse_count(raw: object, *, name: str, low: int, high: int) -> int:
 
 
 def _window_end(seed: int | None, now: datetime | None) -> datetime:
-    if now is None:
-        now = datetime.now(UTC)
+    now = datetime.now(UTC) if now is None else now.astimezone(UTC)
     # With a seed, anchor to midnight UTC so two runs on the same day are identical.
     end = now.replace(hour=0, minute=0, second=0, microsecond=0) if seed is not None else now
     return end.replace(microsecond=0)
@@ -75,30 +74,59 @@ SHORTEST, LONGEST, USUAL = 15 * 60, 9 * 3600, 5 * 3600
 WEEKEND_SHARE = 0.1
 
 
-class _LocalDays:
-    """UTC epoch of each window day's local midnight, per zone (the offset at local noon, so
-    a day with a daylight-saving change at night is right from the morning on)."""
+class _ZoneDays:
+    """For each zone, the local days sessions fall on and when each begins.
 
-    def __init__(self, days: list[date]):
-        self.days = days
-        self._bases: dict[str, list[int]] = {}
+    A day qualifies in a zone when every session it may hold (a morning start at 7 at the
+    earliest, an afternoon start of 9 hours at the latest) lies inside the window, so no
+    session starts before `start` or ends after `end` in any zone. The window of `days` days
+    holds at least `days - 1` such days in every zone (local days are 23 to 25 hours long and
+    a day's sessions span 19 hours; a skipped date is no day at all); each zone uses its latest
+    `days - 1`.
+    """
 
-    def bases(self, zone: str) -> list[int]:
-        found = self._bases.get(zone)
+    def __init__(self, start: datetime, end: datetime, days: int):
+        self.first = int(start.timestamp())
+        self.last = int(end.timestamp())
+        self.count = days - 1
+        # Every calendar date that could qualify somewhere: zones run from UTC-12 to UTC+14.
+        self.dates = [
+            start.date() + timedelta(days=offset)
+            for offset in range(-1, (end.date() - start.date()).days + 2)
+        ]
+        self._zones: dict[str, tuple[list[int], list[bool]]] = {}
+
+    def __call__(self, zone: str) -> tuple[list[int], list[bool]]:
+        """The UTC epoch of each day's local midnight (from the offset at local noon, so a day
+        with a daylight-saving change at night is right from the morning on), and whether it
+        is a working day, oldest first."""
+        found = self._zones.get(zone)
         if found is None:
             tz = ZoneInfo(zone)
-            found = self._bases[zone] = [
-                int(datetime(day.year, day.month, day.day, 12, tzinfo=tz).timestamp()) - 43_200
-                for day in self.days
-            ]
+            usable = []
+            for day in self.dates:
+                noon = int(datetime(day.year, day.month, day.day, 12, tzinfo=tz).timestamp())
+                if datetime.fromtimestamp(noon, tz).date() != day:
+                    continue  # a date the zone skipped (Samoa's 30 December 2011)
+                base = noon - 43_200
+                earliest = self.first if not usable else usable[-1][0] + AFTERNOON[1] + LONGEST
+                # A day's sessions may not reach into the next day's: zones have shifted by
+                # up to 7 hours overnight (Antarctica/Vostok in 1994).
+                if base + MORNING[0] >= earliest and base + AFTERNOON[1] + LONGEST <= self.last:
+                    usable.append((base, day.weekday() < 5))
+            if len(usable) < self.count:
+                raise PopulateError(
+                    f"{zone} changed its clocks so far in these {self.count + 1} days that only "
+                    f"{len(usable)} whole days of sessions fit: use a longer --days"
+                )
+            usable = usable[len(usable) - self.count :]
+            found = self._zones[zone] = ([base for base, _ in usable], [w for _, w in usable])
         return found
 
 
-def window_days(end: datetime, days: int) -> list[date]:
-    """The calendar days sessions fall on: from `days` before `end` to two days before it, so
-    that the latest session (an afternoon start of 9 hours, anywhere on Earth) has ended."""
-    last = end.date() - timedelta(days=2)
-    return [last - timedelta(days=offset) for offset in range(days - 2, -1, -1)]
+def window(end: datetime, days: int) -> tuple[datetime, datetime]:
+    """The stretch of time sessions fall in: the `days` days (of 24 hours) before `end`."""
+    return end - timedelta(days=days), end
 
 
 def check_days(periods: int, days: int) -> None:
@@ -121,26 +149,35 @@ def generate_batches(
     """Member rows `(id, real_name, tz)` and period rows `(member, start, end)` in whole
     Unix seconds, batch by batch, so memory holds one batch however many are asked for.
 
-    Each member logs in `periods` times over the past `days` days, the way people do: in
-    their own zone, mostly on working days, starting in the morning or the afternoon, for 15
-    minutes to 9 hours. Each session has a slot of its own (a day, or half a day when there
-    are more sessions than days), so they never overlap.
+    Each member logs in `periods` times over the `days` days before `now` (before today's
+    midnight UTC with a `seed`, so that a seeded run is the same all day), the way people do:
+    in their own zone, mostly on working days, starting in the morning or the afternoon, for 15
+    minutes to 9 hours. Every session starts and ends inside that window, in every zone. Each
+    session has a slot of its own (a day, or half a day when there are more sessions than
+    days), so they never overlap.
     """
     check_days(periods, days)
     rng = random.Random(seed)
     zones = sorted(known_zones())
     letters = string.ascii_uppercase
-    calendar = window_days(_window_end(seed, now), days)
-    local = _LocalDays(calendar)
-    halves = periods > len(calendar)
+    zone_days = _ZoneDays(*window(_window_end(seed, now), days), days)
+    day_count = zone_days.count
+    halves = periods > day_count
     # Slots in time order: days, or (day, half) pairs when two sessions share a day.
     units = [
-        (index, half) for index in range(len(calendar)) for half in ((0, 1) if halves else (None,))
+        (index, half) for index in range(day_count) for half in ((0, 1) if halves else (None,))
     ]
     per_slot = len(units) / periods if periods else 0
     slots = [units[int(n * per_slot) : int((n + 1) * per_slot)] for n in range(periods)]
-    weekday = [day.weekday() < 5 for day in calendar]
-    slot_workdays = [[unit for unit in slot if weekday[unit[0]]] or slot for slot in slots]
+    # A slot's working days depend on the zone's calendar: worked out once per zone.
+    plans: dict[str, tuple[list[int], list[list[tuple[int, int | None]]]]] = {}
+
+    def plan(zone: str) -> tuple[list[int], list[list[tuple[int, int | None]]]]:
+        bases, working = zone_days(zone)
+        workdays = [[unit for unit in slot if working[unit[0]]] or slot for slot in slots]
+        plans[zone] = (bases, workdays)
+        return plans[zone]
+
     uniform, choices, bits, triangular = rng.random, rng.choices, rng.getrandbits, rng.triangular
     zone_count = len(zones)
     for batch_start in range(0, count, batch):
@@ -155,7 +192,7 @@ def generate_batches(
             name = "".join(choices(letters, k=10))
             zone = zones[int(uniform() * zone_count)]
             members.append((member_id, name, zone))
-            bases = local.bases(zone)
+            bases, slot_workdays = plans.get(zone) or plan(zone)
             for slot, workdays in zip(slots, slot_workdays, strict=True):
                 pool = slot if uniform() < WEEKEND_SHARE else workdays
                 day, half = pool[int(uniform() * len(pool))]
@@ -203,10 +240,13 @@ async def populate_roster(
     progress: Callable[[int, int], None] | None = None,
     actor: str = "cli",
     days: int = DEFAULT_DAYS,
+    now: datetime | None = None,
 ) -> PopulateResult:
     """Write `count` members with `periods` each in one transaction: all or nothing.
 
-    The audit trail gets one entry for the run, credited to `actor`.
+    Sessions fall in the `days` days before `now` (default: the clock's now), as
+    `generate_batches` makes them. The audit trail gets one entry for the run, credited to
+    `actor`.
     """
     count = parse_count(count, name="count", low=1, high=MAX_MEMBERS)
     periods = parse_count(periods, name="periods", low=0, high=MAX_PERIODS)
@@ -218,7 +258,7 @@ async def populate_roster(
     async with adapter.audited(actor) as transaction:
         writer = adapter.batch_writer(transaction.connection)
         await writer.start(count)
-        batches = generate_batches(count, periods, seed, days=days)
+        batches = generate_batches(count, periods, seed, now, days=days)
         # The next batch is generated in a thread while the database writes this one: the
         # engines write a batch without holding the GIL (SQLite in one step of its own per
         # table, PostgreSQL in its server), so the two overlap.

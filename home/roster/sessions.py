@@ -184,12 +184,14 @@ def describe(period: Period) -> str:
     )
 
 
-async def start_session(adapter: Adapter, member_id: str, at: datetime | None) -> Period:
+async def start_session(
+    adapter: Adapter, member_id: str, at: datetime | None, now: datetime | None = None
+) -> Period:
     """Start the member's session at `at` (default now).
 
     The database decides (one running session, no overlap); a refusal is explained after it.
     """
-    at = _moment(at, "at")
+    at = _moment(at, "at", now)
     await adapter.lock_member_periods(member_id)
     try:
         inserted = await ActivityPeriod.insert(
@@ -202,9 +204,11 @@ async def start_session(adapter: Adapter, member_id: str, at: datetime | None) -
     return Period(inserted[0]["id"], member_id, at, None)
 
 
-async def stop_session(adapter: Adapter, member_id: str, at: datetime | None) -> Period:
+async def stop_session(
+    adapter: Adapter, member_id: str, at: datetime | None, now: datetime | None = None
+) -> Period:
     """Stop the member's running session at `at` (default now)."""
-    at = _moment(at, "at")
+    at = _moment(at, "at", now)
     await adapter.lock_member_periods(member_id)
     try:
         updated = await (
@@ -225,9 +229,15 @@ async def stop_session(adapter: Adapter, member_id: str, at: datetime | None) ->
     return Period(updated[0]["id"], member_id, _utc(updated[0]["start_time"]), at)
 
 
-async def add_period(adapter: Adapter, member_id: str, start: datetime, end: datetime) -> Period:
+async def add_period(
+    adapter: Adapter,
+    member_id: str,
+    start: datetime,
+    end: datetime,
+    now: datetime | None = None,
+) -> Period:
     """Record a finished period after the fact."""
-    start, end = _moment(start, "start_time"), _moment(end, "end_time")
+    start, end = _moment(start, "start_time", now), _moment(end, "end_time", now)
     try:
         check_period(start, end)
     except ValueError as error:
@@ -256,8 +266,9 @@ def _refusal(
     return None
 
 
-def _moment(moment: datetime | None, name: str) -> datetime:
-    now = datetime.now(UTC)
+def _moment(moment: datetime | None, name: str, now: datetime | None) -> datetime:
+    """`moment` checked and in UTC; `now` (default: the clock's) when it is None."""
+    now = datetime.now(UTC) if now is None else now
     if moment is None:
         return now
     if moment.tzinfo is None:

@@ -87,6 +87,7 @@ def main(argv: list[str]) -> int:
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
         timeout_graceful_shutdown=settings.graceful_timeout,
+        timeout_keep_alive=settings.keep_alive_timeout,
         access_log=False,
         log_config=LOG_CONFIG,
         server_header=False,

@@ -55,8 +55,10 @@ class Edge:
         observe: Observer | None = None,
         write: Callable[[bytes], None] = write_stdout,
         shortcut: Shortcut | None = None,
+        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.app = app
+        self.clock = clock
         self.allowed = frozenset(allowed_hosts)
         self.observe = observe
         self.write = write
@@ -66,7 +68,7 @@ class Edge:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = time.perf_counter()
+        started = self.clock()
         request = access_log.RequestHeaders(scope)
         request_id = access_log.request_id(request.request_id)
         status = 0
@@ -109,7 +111,7 @@ class Edge:
             status = status or 500
             raise
         finally:
-            seconds = time.perf_counter() - started
+            seconds = self.clock() - started
             if self.observe is not None:
                 # Litestar's router notes the matched route's template in the scope.
                 route = route or scope.get("path_template")

@@ -13,6 +13,7 @@ from tests.conftest import http_client
 from tests.factories import make_member, make_period
 from tests.support.admin import logged_in
 from tests.support.client_system import ClientSystem
+from tests.support.locks import lock_waits
 
 pytestmark = pytest.mark.filterwarnings("ignore:If running sessions in production:UserWarning")
 
@@ -140,32 +141,26 @@ async def test_admin_period_writes_queue_behind_the_members_writers_on_postgres(
             held.set()
             await release.wait()
 
-    async def waiting_locks(count: int) -> list[str]:
-        for _ in range(100):
-            rows = await pg.engine.run_ddl("SELECT locktype FROM pg_locks WHERE NOT granted")
-            if len(rows) >= count:
-                break
-            await asyncio.sleep(0.02)
-        return sorted(row["locktype"] for row in rows)
-
     async with http_client(app) as http:
         admin = await logged_in(http, "keeper")
         holder = asyncio.create_task(other_writer())
-        await held.wait()
-        later = {
-            "member": str(member.id),
-            "start_time": (START + timedelta(hours=2)).isoformat(),
-            "end_time": (START + timedelta(hours=3)).isoformat(),
-        }
-        added = asyncio.create_task(admin.send("POST", "/api/tables/activity_period/", later))
-        assert await waiting_locks(1) == ["advisory"]
-        shorter = {"end_time": (START + timedelta(minutes=30)).isoformat()}
-        path = f"/api/tables/activity_period/{period.id}/"
-        edited = asyncio.create_task(admin.send("PATCH", path, shorter))
-        assert await waiting_locks(2) == ["advisory", "advisory"]
-        assert not added.done() and not edited.done()
-        release.set()
-        await holder
+        try:
+            await held.wait()
+            later = {
+                "member": str(member.id),
+                "start_time": (START + timedelta(hours=2)).isoformat(),
+                "end_time": (START + timedelta(hours=3)).isoformat(),
+            }
+            added = asyncio.create_task(admin.send("POST", "/api/tables/activity_period/", later))
+            assert await lock_waits(pg.engine.run_ddl, 1) == ["advisory"]
+            shorter = {"end_time": (START + timedelta(minutes=30)).isoformat()}
+            path = f"/api/tables/activity_period/{period.id}/"
+            edited = asyncio.create_task(admin.send("PATCH", path, shorter))
+            assert await lock_waits(pg.engine.run_ddl, 2) == ["advisory", "advisory"]
+            assert not added.done() and not edited.done()
+        finally:
+            release.set()
+            await holder
         assert (await added).status_code == 201, (await added).text
         assert (await edited).status_code == 200, (await edited).text
     assert await ActivityPeriod.count().where(ActivityPeriod.member == member.id) == 2

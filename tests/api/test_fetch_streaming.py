@@ -213,19 +213,20 @@ async def test_a_cancelled_render_waits_for_its_read_ahead(monkeypatch):
     """The read running in a worker thread finishes before the snapshot's connection could be
     given back, even when the request is cancelled while waiting for it."""
     import threading
-    import time
 
     from home.api.query import FetchQuery
     from home.storage import Snapshot
     from home.storage.sqlite import SQLiteTimes
 
-    started, finished = threading.Event(), threading.Event()
+    running = []  # reads in their worker threads right now
+    entered, release = threading.Event(), threading.Event()
     row = ("00000000-0000-4000-8000-000000000000", "A", "UTC", None, None)
 
     def slow_fetch(size: int) -> list:
-        started.set()
-        time.sleep(0.2)
-        finished.set()
+        running.append(size)
+        entered.set()
+        release.wait(30)  # until the test has cancelled the render
+        running.pop()
         return [row] * size
 
     snapshot = Snapshot(None, lambda size: asyncio.to_thread(slow_fetch, size))
@@ -235,12 +236,12 @@ async def test_a_cancelled_render_waits_for_its_read_ahead(monkeypatch):
             pass
 
     task = asyncio.create_task(consume())
-    for _ in range(500):
-        if started.is_set() or task.done():
-            break
-        await asyncio.sleep(0.01)
-    assert started.is_set() and not task.done()
+    assert await asyncio.to_thread(entered.wait, 30) and not task.done()
     task.cancel()
+    # Cancelled, the render still waits for the read its thread is doing.
+    done, _ = await asyncio.wait([task], timeout=0.2)
+    assert not done and running, "the render ended while its read was still running"
+    release.set()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert finished.is_set(), "the render ended while its read was still running"
+    assert running == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import string
 from datetime import UTC, datetime, timedelta
 
@@ -76,8 +77,8 @@ async def test_populate_cli_flag_without_value_says_how_to_write_it(db, cli_env)
 
 
 async def test_populate_writes_every_row_valid(adapter):
-    before = datetime.now(UTC)
-    await populate_roster(adapter, 25, periods=4)
+    now = datetime(2026, 11, 30, 23, 30, 15, tzinfo=UTC)  # late evening: zones east are a day on
+    await populate_roster(adapter, 25, periods=4, days=30, now=now)
     members = await Member.select()
     periods = (
         await ActivityPeriod.select()
@@ -93,14 +94,27 @@ async def test_populate_writes_every_row_valid(adapter):
     by_member: dict = {}
     for period in periods:
         assert period["start_time"] < period["end_time"]
-        # Days are the members' own: a zone far east of UTC starts its first day a day early.
-        assert before - timedelta(days=31, seconds=5) <= period["start_time"]
-        assert period["end_time"] <= datetime.now(UTC)
+        # Sessions over the past 30 days, in every member's zone: `populate --help`'s promise.
+        assert now - timedelta(days=30) <= period["start_time"]
+        assert period["end_time"] <= now
         by_member.setdefault(period["member"], []).append(period)
+    assert len(by_member) == 25
     for spans in by_member.values():
         assert len(spans) == 4
-        for earlier, later in zip(spans, spans[1:], strict=False):
+        for earlier, later in itertools.pairwise(spans):
             assert earlier["end_time"] < later["start_time"], "periods overlap"
+
+
+async def test_populate_reads_the_clock_when_given_none(adapter):
+    before = datetime.now(UTC)
+    await populate_roster(adapter, 5, periods=2, days=3)
+    after = datetime.now(UTC)
+    periods = await ActivityPeriod.select(ActivityPeriod.start_time, ActivityPeriod.end_time)
+    assert len(periods) == 10
+    for period in periods:
+        # The clock is read once between `before` and `after` (to the second).
+        assert before - timedelta(days=3, seconds=1) <= period["start_time"]
+        assert period["end_time"] <= after
 
 
 def test_populate_seed_makes_the_run_reproducible():
@@ -120,8 +134,9 @@ async def test_populate_writes_the_planned_rows_in_the_engines_own_form(db, adap
     """What a seeded run writes is what `generate` plans for it, across batches; on SQLite the
     times are stored as the text Piccolo itself writes (the database makes it from seconds)."""
     count = BATCH_MEMBERS + 3
-    planned = generate(count, 2, seed=5)
-    await populate_roster(adapter, count, periods=2, seed=5)
+    now = datetime(2026, 11, 30, 12, tzinfo=UTC)
+    planned = generate(count, 2, seed=5, now=now)
+    await populate_roster(adapter, count, periods=2, seed=5, now=now)
     expected = sorted(
         (str(member.id), member.real_name, member.tz, start, end)
         for member, spans in planned
@@ -164,11 +179,12 @@ async def test_populate_is_all_or_nothing(adapter):
     # Plant a member whose id the run will generate in its second batch: the first
     # batch is already written when the insert fails, and must be rolled back.
     count = BATCH_MEMBERS + 10
-    planned = generate(count, 3, seed=11)
+    now = datetime(2026, 11, 30, 12, tzinfo=UTC)
+    planned = generate(count, 3, seed=11, now=now)
     clash = planned[BATCH_MEMBERS + 5][0]
     await Member(id=clash.id, real_name="PLANTED", tz="UTC").save()
     with pytest.raises(Exception, match="(?i)unique|duplicate"):
-        await populate_roster(adapter, count, seed=11)
+        await populate_roster(adapter, count, seed=11, now=now)
     assert await Member.count() == 1
     assert await ActivityPeriod.count() == 0
 

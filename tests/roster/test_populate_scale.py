@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -82,8 +82,9 @@ async def test_populate_periods_are_valid_and_never_overlap(adapter):
 
 
 def test_generation_is_reproducible_with_a_seed_and_bounded_per_batch():
-    first = generate(50, 3, seed=11)
-    second = generate(50, 3, seed=11)
+    now = datetime(2026, 11, 30, 12, tzinfo=UTC)
+    first = generate(50, 3, seed=11, now=now)
+    second = generate(50, 3, seed=11, now=now + timedelta(hours=11))
     assert [(m.id, m.real_name, m.tz, p) for m, p in first] == [
         (m.id, m.real_name, m.tz, p) for m, p in second
     ]

@@ -55,37 +55,65 @@ def wait_for(url: str, status: int, within: float) -> httpx.Response:
         time.sleep(0.2)
 
 
-def test_stopped_database_gives_quick_503s_and_recovers_without_restart(cluster):
+async def timed(http: httpx.AsyncClient, path: str) -> tuple[httpx.Response, float]:
+    """GET `path` and how long it took, in seconds."""
+    started = time.perf_counter()
+    response = await http.get(path, timeout=60)
+    return response, time.perf_counter() - started
+
+
+async def each_worker(server: Server, path: str) -> dict[int, tuple[httpx.Response, float]]:
+    """GET `path` from every worker of `server` (on a connection it accepted), timed."""
+    pinned = await server.clients_per_worker()
+    try:
+        return {pid: await timed(http, path) for pid, http in pinned.items()}
+    finally:
+        for http in pinned.values():
+            await http.aclose()
+
+
+async def test_stopped_database_gives_quick_503s_and_recovers_without_restart(cluster):
     with Server({"DATABASE_URL": cluster.url}, workers=2, DB_CONNECT_TIMEOUT="2") as server:
-        before = httpx.get(server.url + "/fetch/").json()
+        before = (await each_worker(server, "/fetch/")).popitem()[1][0].json()
         assert len(before["members"]) == MEMBERS
 
         cluster.stop()
-        for _ in range(6):  # enough to reach both workers
-            response, seconds = timed_get(server.url + "/fetch/")
-            assert response.status_code == 503, response.text
-            assert response.json() == OUTAGE_BODY
-            assert seconds < 5
-        ready, seconds = timed_get(server.url + "/health/ready")
-        assert ready.status_code == 503 and ready.json()["ok"] is False and seconds < 5
-        assert httpx.get(server.url + "/health/live").status_code == 200
+        # Every worker answers 503 within about DB_CONNECT_TIMEOUT, never hangs.
+        for path in ("/fetch/", "/health/ready"):
+            answers = await each_worker(server, path)
+            assert len(answers) == 2
+            for response, seconds in answers.values():
+                assert response.status_code == 503, response.text
+                assert response.json()["ok"] is False and seconds < 10
+        assert {r.json()["error"] for r, _ in (await each_worker(server, "/fetch/")).values()} == {
+            OUTAGE_BODY["error"]
+        }
+        live = await each_worker(server, "/health/live")
+        assert {response.status_code for response, _ in live.values()} == {200}
 
         # A worker that dies and is restarted during the outage must not stop the service.
-        os.kill(server.worker_pids()[0], signal.SIGKILL)
-        deadline = time.monotonic() + 20
+        killed = server.worker_pids()[0]
+        os.kill(killed, signal.SIGKILL)
+        deadline = time.monotonic() + 30
         while server.stderr().count("Application startup complete") < 3:
             assert time.monotonic() < deadline, server.stderr()
-            time.sleep(0.2)
+            await asyncio.sleep(0.2)
         assert server.process.poll() is None
-        for _ in range(6):
-            assert httpx.get(server.url + "/fetch/").status_code == 503
+        during = await each_worker(server, "/fetch/")
+        assert killed not in during and len(during) == 2
+        assert {response.status_code for response, _ in during.values()} == {503}
 
         cluster.start()
-        assert wait_for(server.url + "/health/ready", 200, within=20).status_code == 200
-        for _ in range(6):
-            after = httpx.get(server.url + "/fetch/")
-            assert after.status_code == 200
-            assert after.json() == before
+        # Each worker, the restarted one too, is ready again by itself, and serves the data.
+        deadline = time.monotonic() + 30
+        while True:
+            ready = await each_worker(server, "/health/ready")
+            if {response.status_code for response, _ in ready.values()} == {200}:
+                break
+            assert time.monotonic() < deadline, ready
+            await asyncio.sleep(0.2)
+        after = await each_worker(server, "/fetch/")
+        assert [response.json() for response, _ in after.values()] == [before, before]
         assert server.process.poll() is None
     assert "Traceback" not in server.stderr()
 
@@ -99,9 +127,9 @@ def test_frozen_database_times_out_instead_of_hanging(cluster):
         try:
             response, seconds = timed_get(server.url + "/fetch/")
             assert response.status_code == 503 and response.json() == OUTAGE_BODY
-            assert seconds < 6
+            assert seconds < 15  # about the 1 s timeouts; a hang would last 30
             ready, seconds = timed_get(server.url + "/health/ready")
-            assert ready.status_code == 503 and seconds < 6
+            assert ready.status_code == 503 and seconds < 15
         finally:
             cluster.resume()
         assert wait_for(server.url + "/fetch/", 200, within=20).status_code == 200
@@ -132,7 +160,7 @@ def test_dropped_database_gives_503_and_recovers_once_it_is_back():
             for path in ("/fetch/", "/health/ready"):
                 response, seconds = timed_get(server.url + path)
                 assert response.status_code == 503, (path, response.text)
-                assert response.json()["ok"] is False and seconds < 5
+                assert response.json()["ok"] is False and seconds < 15
             assert "InvalidCatalogNameError" in server.stderr()
 
             asyncio.run(create_again())

@@ -44,7 +44,7 @@ async def test_not_ready_within_the_timeout_when_the_database_hangs(db, client_f
     monkeypatch.setattr(type(db.engine), "run_querystring", hangs)
     started = time.perf_counter()
     response = await client.get("/health/ready")
-    assert time.perf_counter() - started < 2
+    assert time.perf_counter() - started < 10  # about 0.3 s, where the hang lasts 60
     assert response.status_code == 503
     assert response.json() == {"ok": False, "error": "the database did not answer within 0.3 s"}
 

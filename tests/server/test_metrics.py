@@ -7,18 +7,16 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import glob
-import json
 import os
 import tempfile
 
-import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from app import create_app
 from tests.conftest import TEST_SETTINGS, http_client
 from tests.factories import make_member
 from tests.support.admin import AdminSession, create_admin_user
+from tests.support.metrics import scrape, value
 from tests.support.servers import Server
 
 TOKEN = "metrics-token-0123456789"
@@ -48,37 +46,24 @@ async def http(metrics_app):
         yield client
 
 
-def value(text: str, name: str, **labels: str) -> float:
-    """The sum of the samples of `name` whose labels include `labels` (0 when there are none)."""
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == name and labels.items() <= sample.labels.items()
-    )
-
-
-async def scrape(http: httpx.AsyncClient, **headers: str) -> str:
-    """The /metrics document (it must answer 200)."""
-    response = await http.get("/metrics", headers=headers)
-    assert response.status_code == 200, response.text
-    return response.text
-
-
 async def test_metrics_are_off_by_default(client):
     assert (await client.get("/metrics")).status_code == 404
 
 
 async def test_metrics_serve_the_prometheus_text_format(http):
+    before = await scrape(http)
     assert (await http.get("/fetch/")).status_code == 200
     response = await http.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=")
     for name in METRIC_NAMES:
         assert f"# TYPE {name} " in response.text, name
-    assert value(response.text, "roster_http_requests_total", route="/fetch", status="200") >= 1
-    bucket = "roster_http_request_duration_seconds_bucket"
-    assert value(response.text, bucket, route="/fetch", le="+Inf") >= 1
+    # The counts live in the process, which other tests use too: compare with before.
+    for name, labels in (
+        ("roster_http_requests_total", {"route": "/fetch", "status": "200"}),
+        ("roster_http_request_duration_seconds_bucket", {"route": "/fetch", "le": "+Inf"}),
+    ):
+        assert value(response.text, name, **labels) - value(before, name, **labels) == 1, name
 
 
 async def test_metrics_need_the_token_when_one_is_set(db, client_for):
@@ -164,23 +149,44 @@ async def test_admin_login_failures_are_counted(db, client_for):
     assert value(after, name, **limited) - value(before, name, **limited) == 1
 
 
+def metrics_directory_of(server: Server) -> str:
+    """The directory where the server's workers keep their counts (each writes files named
+    after its pid there)."""
+    pids = server.worker_pids()
+    [directory] = {
+        os.path.dirname(path)
+        for path in glob.glob(os.path.join(tempfile.gettempdir(), "roster-metrics-*", "*.db"))
+        if any(path.endswith(f"_{pid}.db") for pid in pids)
+    }
+    return directory
+
+
 async def test_metrics_add_up_over_the_production_commands_workers(databases):
     database = await databases("sqlite")
-    directories = set(glob.glob(os.path.join(tempfile.gettempdir(), "roster-metrics-*")))
-    sent = 60
+    each = 30
     with Server(database.env, workers=2, METRICS="on", METRICS_TOKEN=TOKEN) as server:
-        async with httpx.AsyncClient(base_url=server.url) as http:
-            responses = await asyncio.gather(*(http.get("/fetch/") for _ in range(sent)))
-            assert {response.status_code for response in responses} == {200}
+        pinned = await server.clients_per_worker()
+        try:
+            for http in pinned.values():
+                responses = await asyncio.gather(*(http.get("/fetch/") for _ in range(each)))
+                assert {response.status_code for response in responses} == {200}
+            # A worker counts a request just before it logs it, after answering it.
+            await server.wait_for_log(
+                lambda lines: sum(line["path"] == "/fetch/" for line in lines) == 2 * each
+            )
             # Whichever worker answers /metrics reports both workers' counts.
-            scrapes = [await scrape(http, authorization=f"Bearer {TOKEN}") for _ in range(4)]
-            assert (await http.get("/metrics")).status_code == 401
-        await asyncio.sleep(0.5)
-        lines = [json.loads(line) for line in server.stdout().splitlines()]
-    fetches = [line for line in lines if line["path"] == "/fetch/"]
-    assert len({line["pid"] for line in fetches}) == 2, "one worker served every request"
-    for text in scrapes:
-        assert value(text, "roster_http_requests_total", route="/fetch", status="200") == sent
-        assert value(text, "roster_fetch_cache_total") == sent  # hits and misses
+            scrapes = {
+                pid: await scrape(http, authorization=f"Bearer {TOKEN}")
+                for pid, http in pinned.items()
+            }
+            assert (await pinned[min(pinned)].get("/metrics")).status_code == 401
+            directory = metrics_directory_of(server)
+        finally:
+            for http in pinned.values():
+                await http.aclose()
+    assert len(scrapes) == 2
+    for text in scrapes.values():
+        assert value(text, "roster_http_requests_total", route="/fetch", status="200") == 2 * each
+        assert value(text, "roster_fetch_cache_total") == 2 * each  # hits and misses
     # The workers' counts lived in a directory of their own, removed when the server stopped.
-    assert set(glob.glob(os.path.join(tempfile.gettempdir(), "roster-metrics-*"))) == directories
+    assert glob.glob(directory) == []

@@ -8,6 +8,7 @@ import asyncpg
 import pytest
 
 from tests.factories import make_member, make_roster
+from tests.support.locks import lock_waits
 
 # Long enough for a lock wait to show (the server's deadlock_timeout is 1 s), short for a test.
 LOCK_WAIT = 3
@@ -51,7 +52,7 @@ async def test_crossed_updates_of_two_transactions_both_commit(connect):
     # B's update must neither wait for A nor make A's next update a deadlock.
     await asyncio.wait_for(b.execute(*rename(y.id, "B-Y")), LOCK_WAIT)
     a_waits_for_b = asyncio.create_task(a.execute(*rename(y.id, "A-Y")))
-    await asyncio.sleep(0.2)
+    assert await lock_waits(observer.fetch) == ["transactionid"]  # A waits for B's row
     assert not a_waits_for_b.done()
     await b_transaction.commit()
     await asyncio.wait_for(a_waits_for_b, LOCK_WAIT)

@@ -34,9 +34,13 @@ function draw(id, traces, layout, empty) {
 }
 
 function weekStart() {
+  // Monday 00:00 UTC; in the week's first minute, the minute before: the reports count up to
+  // the current minute, and a window must not be empty.
   const now = new Date();
   const day = (now.getUTCDay() + 6) % 7; // Monday is 0
-  return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() - day));
+  const monday = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() - day);
+  const minute = Math.floor(now.getTime() / 60000) * 60000;
+  return new Date(Math.min(monday, minute - 60000));
 }
 
 async function refresh() {
