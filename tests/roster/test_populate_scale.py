@@ -126,6 +126,9 @@ async def test_ctrl_c_leaves_the_database_as_it_was(db, adapter, cli_env):
         sys.executable, "-m", "piccolo.main", "home", "populate", "400000",
         cwd=PROJECT_DIR, env=cli_env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        # Ctrl-C as a terminal sends it, even where this suite runs with SIGINT ignored (a
+        # background job of a non-interactive shell): the child would inherit that.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     try:
         # Wait for the first progress report: batches are being written inside the transaction.
