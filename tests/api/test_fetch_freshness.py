@@ -165,7 +165,7 @@ def server(db):
 
 async def test_two_processes_sharing_one_database_stay_coherent(client, server):
     await make_member("FIRST")
-    async with httpx.AsyncClient(base_url=server) as other:
+    async with httpx.AsyncClient(base_url=server, timeout=60) as other:
         theirs = await other.get("/fetch/", headers={"accept-encoding": "identity"})
         ours = await client.get("/fetch/", headers={"accept-encoding": "identity"})
         assert theirs.content == ours.content

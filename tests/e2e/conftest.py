@@ -20,6 +20,15 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 VIEWPORT = {"width": 1280, "height": 800}
 
 
+@pytest.fixture(scope="session", autouse=True)
+def patient_assertions() -> None:
+    """`expect(...)` waits up to 30 s (Playwright's default is 5): on a loaded machine a page
+    that works can take longer than that to get there."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=30_000)
+
+
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
     """Debian's Chromium; skip loudly without it (fail in CI)."""
@@ -59,7 +68,8 @@ def browser(chromium_path):
 
 def _context(browser, **kwargs):
     context = browser.new_context(viewport=VIEWPORT, timezone_id="UTC", locale="en-GB", **kwargs)
-    context.set_default_timeout(15_000)
+    # Deadlines for a loaded machine: a page that works gets there well before them.
+    context.set_default_timeout(60_000)
     return context
 
 

@@ -122,7 +122,7 @@ def test_frozen_database_times_out_instead_of_hanging(cluster):
     env = {"DATABASE_URL": cluster.url}
     timeouts = {"DB_CONNECT_TIMEOUT": "1", "DB_COMMAND_TIMEOUT": "1", "HEALTH_TIMEOUT": "1"}
     with Server(env, workers=1, **timeouts) as server:
-        assert httpx.get(server.url + "/fetch/").status_code == 200
+        assert httpx.get(server.url + "/fetch/", timeout=60).status_code == 200
         cluster.pause()
         try:
             response, seconds = timed_get(server.url + "/fetch/")
@@ -155,7 +155,7 @@ def test_dropped_database_gives_503_and_recovers_once_it_is_back():
     try:
         migrate()
         with Server(env, workers=1, DB_CONNECT_TIMEOUT="2") as server:
-            assert httpx.get(server.url + "/fetch/").status_code == 200
+            assert httpx.get(server.url + "/fetch/", timeout=60).status_code == 200
             asyncio.run(drop_pg_database(name))
             for path in ("/fetch/", "/health/ready"):
                 response, seconds = timed_get(server.url + path)
@@ -166,7 +166,10 @@ def test_dropped_database_gives_503_and_recovers_once_it_is_back():
             asyncio.run(create_again())
             migrate()
             assert wait_for(server.url + "/health/ready", 200, within=20).status_code == 200
-            assert httpx.get(server.url + "/fetch/").json() == {"ok": True, "members": []}
+            assert httpx.get(server.url + "/fetch/", timeout=60).json() == {
+                "ok": True,
+                "members": [],
+            }
         assert "Traceback" not in server.stderr()
     finally:
         asyncio.run(drop_pg_database(name))

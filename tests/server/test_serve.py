@@ -45,7 +45,7 @@ async def test_every_worker_serves_and_logs_one_json_line_per_request(databases)
     env = {**database.env, "FORWARDED_ALLOW_IPS": "127.0.0.1"}
     proxy = {"x-forwarded-for": "203.0.113.5", "x-forwarded-proto": "https"}
     with Server(env, workers=2) as server:
-        async with httpx.AsyncClient(base_url=server.url, headers=proxy) as http:
+        async with httpx.AsyncClient(base_url=server.url, headers=proxy, timeout=60) as http:
             responses = await asyncio.gather(*(http.get("/fetch/") for _ in range(60)))
             admin = await http.get("/admin/api/tables/member/")
         assert {response.status_code for response in responses} == {200}

@@ -330,8 +330,8 @@ async def test_limit_holds_across_hosts_sharing_one_postgresql_database(pg, tmp_
                 for name in ("host-a", "host-b")
             ]
             async with (
-                httpx.AsyncClient(base_url=hosts[0].url) as first,
-                httpx.AsyncClient(base_url=hosts[1].url) as second,
+                httpx.AsyncClient(base_url=hosts[0].url, timeout=60) as first,
+                httpx.AsyncClient(base_url=hosts[1].url, timeout=60) as second,
             ):
                 admins = [await AdminSession(first).open(), await AdminSession(second).open()]
                 attempts = await asyncio.gather(

@@ -158,7 +158,7 @@ class Server:
 
     def fetch(self) -> dict:
         """The current `GET /fetch/` document."""
-        response = httpx.get(f"{self.url}/fetch/", timeout=10)
+        response = httpx.get(f"{self.url}/fetch/", timeout=60)
         response.raise_for_status()
         return response.json()
 
@@ -210,6 +210,7 @@ class Server:
         connection of a burst: new connections are opened until each worker has one.
         """
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        options.setdefault("timeout", 60)  # a loaded machine answers slowly, not never
         found: dict[int, httpx.AsyncClient] = {}
         deadline = time.monotonic() + within
         while len(found) < self.workers:
