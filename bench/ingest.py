@@ -29,8 +29,8 @@ import asyncpg
 import httpx
 
 from bench.load import percentile
-from tests.support import cli
-from tests.support.servers import Server
+from home.tooling import cli
+from home.tooling.servers import Server
 
 FLOOR_EVENTS_PER_SECOND = {"postgresql": 500}
 RETRIES = 3
@@ -44,6 +44,8 @@ class Client:
     errors: list[str] = field(default_factory=list)
     # period id -> (member, start, end or None), as acknowledged
     periods: dict[int, tuple[str, str, str | None]] = field(default_factory=dict)
+    # (change type, period id, time.time() of the answer) of each acknowledged event
+    answered: list[tuple[str, int, float]] = field(default_factory=list)
     starts: int = 0
     stops: int = 0
 
@@ -84,6 +86,8 @@ async def run_client(
                     continue
                 running[member] = not running[member]
                 client.periods[answer["id"]] = (member, answer["start_time"], answer["end_time"])
+                kind = "period.created" if action == "start" else "period.updated"
+                client.answered.append((kind, answer["id"], time.time()))
                 if action == "start":
                     client.starts += 1
                 else:

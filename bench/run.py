@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.support.servers import free_port
+from home.tooling.servers import free_port
 
 PROJECT = Path(__file__).resolve().parent.parent
 

@@ -269,6 +269,6 @@ async def system(client, adapter):
 @pytest.fixture
 def cli_env(db) -> dict[str, str]:
     """Environment for running the project's commands against the test database."""
-    from tests.support.cli import command_env
+    from home.tooling.cli import command_env
 
     return command_env(db.env)

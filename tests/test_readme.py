@@ -6,8 +6,8 @@ import json
 import re
 import subprocess
 
-from tests.support.cli import PROJECT_DIR
-from tests.support.servers import Server
+from home.tooling.cli import PROJECT_DIR
+from home.tooling.servers import Server
 
 MAKE_RUN_URL = "http://127.0.0.1:8000"
 

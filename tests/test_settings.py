@@ -9,8 +9,8 @@ import pytest
 from home.admin.site import csrf_hosts
 from home.settings import SettingsError, load_settings
 from home.storage.postgres import engine_config
+from home.tooling.cli import PROJECT_DIR
 from home.web.hosts import hostname
-from tests.support.cli import PROJECT_DIR
 
 SAFE_PRODUCTION = {"APP_ENV": "production", "ALLOWED_HOSTS": "roster.example.com", "DEBUG": ""}
 

@@ -11,10 +11,10 @@ from piccolo.apps.user.tables import BaseUser
 
 from home.api import cache as fetch_cache
 from home.api import response as fetch_response
+from home.tooling import cli
+from home.tooling.servers import Server
 from tests.factories import make_member, make_period, make_roster, write_outside_app
-from tests.support import cli
 from tests.support.admin import logged_in
-from tests.support.servers import Server
 
 # The admin warns on login outside production mode; that is the admin's concern, not this test's.
 ADMIN_LOGIN_WARNING = "ignore:If running sessions in production:UserWarning"

@@ -6,7 +6,7 @@ import re
 
 from piccolo.apps.user.tables import BaseUser
 
-from tests.support import cli
+from home.tooling import cli
 
 
 def ensure_admin(env: dict[str, str], **extra: str):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from home.roster.tables import ApiKey, AuditEntry
-from tests.support import cli
+from home.tooling import cli
 from tests.support.client_system import ClientSystem
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from home.tooling.servers import Server
 from tests.e2e.harness import CHROMIUM_ARGS, find_chromium, live_server
 from tests.e2e.pages import LoginPage
-from tests.support.servers import Server
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 VIEWPORT = {"width": 1280, "height": 800}

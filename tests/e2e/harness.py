@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.support.servers import Server
+from home.tooling.servers import Server
 
 ADMIN_USERNAME = "e2e-admin"
 ADMIN_PASSWORD = "e2e-password-7f3a"

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from playwright.sync_api import expect, sync_playwright
 
+from home.tooling.cli import PROJECT_DIR
 from tests.e2e.harness import CHROMIUM_ARGS, find_chromium, live_server
 from tests.e2e.pages import AddPeriodPage, LoginPage, MemberPage, RowListingPage
-from tests.support.cli import PROJECT_DIR
 
 DOCS = PROJECT_DIR / "docs"
 SEED = "2024"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
+from home.tooling.servers import Server
 from tests.e2e.pages import (
     AddMemberPage,
     AddPeriodPage,
@@ -18,7 +19,6 @@ from tests.e2e.pages import (
     Nav,
     RowListingPage,
 )
-from tests.support.servers import Server
 
 START = datetime(2021, 3, 4, 9, 15, tzinfo=UTC)
 

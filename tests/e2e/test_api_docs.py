@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Page, Route, expect
 
-from tests.support.servers import Server
+from home.tooling.servers import Server
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 

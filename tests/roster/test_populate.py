@@ -12,8 +12,8 @@ from home.roster.demo import BATCH_MEMBERS, PopulateError, generate, populate_ro
 from home.roster.tables import ActivityPeriod, Member
 from home.roster.validation import known_zones
 from home.storage.sqlite import to_stored
+from home.tooling import cli
 from tests.factories import make_member
-from tests.support import cli
 
 
 def run_cli(env: dict[str, str], *args: str):

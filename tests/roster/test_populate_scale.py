@@ -12,8 +12,8 @@ import pytest
 from home.roster import demo
 from home.roster.demo import generate, generate_batches, populate_roster
 from home.roster.tables import ActivityPeriod, Member
+from home.tooling.cli import PROJECT_DIR
 from tests.factories import index_definitions, make_member, write_outside_app
-from tests.support.cli import PROJECT_DIR
 
 
 async def roster_triggers(db) -> list[str]:

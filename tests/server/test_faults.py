@@ -11,9 +11,9 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.support import cli
+from home.tooling import cli
+from home.tooling.servers import Server
 from tests.support.pgcluster import PrivateCluster, unavailable_reason
-from tests.support.servers import Server
 
 MEMBERS = 5
 OUTAGE_BODY = {"ok": False, "error": "the database is unavailable; retry shortly"}

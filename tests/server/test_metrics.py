@@ -13,11 +13,11 @@ import tempfile
 import pytest
 
 from app import create_app
+from home.tooling.servers import Server
 from tests.conftest import TEST_SETTINGS, http_client
 from tests.factories import make_member
 from tests.support.admin import AdminSession, create_admin_user
 from tests.support.metrics import scrape, value
-from tests.support.servers import Server
 
 TOKEN = "metrics-token-0123456789"
 METRIC_NAMES = [

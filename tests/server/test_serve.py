@@ -10,10 +10,10 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.support import cli
+from home.tooling import cli
+from home.tooling.servers import Server, free_port, refused_port
 from tests.support.admin import AdminSession
 from tests.support.locks import lock_waits
-from tests.support.servers import Server, free_port, refused_port
 
 SAFE_PRODUCTION = {"APP_ENV": "production", "ALLOWED_HOSTS": "roster.example.com", "DEBUG": ""}
 

@@ -23,11 +23,11 @@ from home.storage.login_attempts import (
     SharedLoginLimit,
     login_limit,
 )
+from home.tooling import cli
+from home.tooling.cli import PROJECT_DIR
+from home.tooling.servers import Server
 from tests.conftest import PG_ADMIN_URL
-from tests.support import cli
 from tests.support.admin import AdminSession
-from tests.support.cli import PROJECT_DIR
-from tests.support.servers import Server
 
 # One login attempt counted by a process of its own, as a worker would.
 ONE_ATTEMPT = (

@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from tests.support.servers import free_port
+from home.tooling.servers import free_port
 
 
 def _bin(name: str) -> str | None:

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from home.tooling.servers import Server, raw_request
 from home.web.limits import MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_URL_BYTES
-from tests.support.servers import Server, raw_request
 
 
 @pytest.fixture(scope="module")

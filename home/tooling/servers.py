@@ -1,4 +1,5 @@
-"""Real uvicorn servers for tests that need several workers, raw sockets or a process to stop."""
+"""The production command (`python -m home.server`) in a subprocess: for the tests that need
+several workers, raw sockets or a process to stop, and for the benchmarks."""
 
 from __future__ import annotations
 
@@ -23,8 +24,8 @@ from typing import Any
 
 import httpx
 
-from tests.support import cli
-from tests.support.cli import PROJECT_DIR, command_env
+from home.tooling import cli
+from home.tooling.cli import PROJECT_DIR, command_env
 
 # Ports the suite may listen on; override with TEST_PORTS=low-high.
 _LOW, _HIGH = (int(n) for n in os.environ.get("TEST_PORTS", "8300-8399").split("-"))
@@ -150,6 +151,15 @@ class Server:
             self.process.kill()
             self.process.wait()
             raise
+
+    def kill(self) -> None:
+        """SIGKILL the server and every worker, as a crash would: nothing gets to clean up."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        for pid in [*self.worker_pids(), self.process.pid]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.process.wait()
 
     @property
     def admin_url(self) -> str:
