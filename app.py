@@ -13,6 +13,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from home.admin.mount import admin_mount
 from home.admin.site import build_admin
+from home.api.changes import ChangesController
 from home.api.clock import Clock
 from home.api.docs import docs_assets_router, docs_render_plugins, docs_router
 from home.api.errors import EXCEPTION_HANDLERS
@@ -29,6 +30,9 @@ from home.api.openapi import (
 from home.api.reports import ReportsController, ReportService
 from home.api.response import FetchService
 from home.api.schemas import NewMemberIn, PeriodIn, SessionAt
+from home.api.webhooks import DisableIn, EndpointIn, WebhooksController
+from home.changes.service import ChangeService
+from home.changes.watch import FeedWatcher
 from home.dashboard.pages import DashboardController
 from home.server import metrics
 from home.server.health import HealthController
@@ -43,18 +47,23 @@ def create_app(settings: Settings | None = None, clock: Clock = time.time) -> Li
     settings = settings or get_settings()
     storage = Storage(settings)
     fetch = FetchService(storage)
+    watcher = FeedWatcher()
+    changes = ChangeService(storage, settings, watcher, clock, relay=settings.webhook_relay)
     app = Litestar(
         route_handlers=[
             FetchController if settings.fetch_token else PublicFetchController,
             MembersController,
             ReportsController,
+            ChangesController,
+            WebhooksController,
             DashboardController,
             HealthController,
             docs_assets_router(),
             admin_mount(build_admin(settings, storage), storage),
             *([metrics.MetricsController] if settings.metrics else []),
         ],
-        lifespan=[storage.lifespan],
+        # In order: the database opens first and closes last.
+        lifespan=[storage.lifespan, changes.lifespan],
         state=State(
             {
                 "settings": settings,
@@ -62,6 +71,8 @@ def create_app(settings: Settings | None = None, clock: Clock = time.time) -> Li
                 "storage": storage,
                 "fetch": fetch,
                 "reports": ReportService(storage),
+                "watcher": watcher,
+                "changes": changes,
             }
         ),
         exception_handlers=EXCEPTION_HANDLERS,
@@ -83,7 +94,7 @@ def create_app(settings: Settings | None = None, clock: Clock = time.time) -> Li
         debug=settings.debug,
     )
     add_time_zones(app)
-    forbid_unknown_fields(app, NewMemberIn, PeriodIn, SessionAt)
+    forbid_unknown_fields(app, NewMemberIn, PeriodIn, SessionAt, EndpointIn, DisableIn)
     fetch_styles_any_of(app)
     fetch_head_parameters(app)
     activity_csv(app)

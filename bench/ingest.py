@@ -70,9 +70,16 @@ async def send(http: httpx.AsyncClient, path: str, client: Client) -> dict | Non
 
 
 async def run_client(
-    url: str, key: str, members: list[str], deadline: float, client: Client
+    url: str,
+    key: str,
+    members: list[str],
+    deadline: float,
+    client: Client,
+    stop_at_end: bool = False,
 ) -> None:
-    """Start and stop sessions on this client's own members, round robin, until the deadline."""
+    """Start and stop sessions on this client's own members, round robin, until the deadline
+    (then, with `stop_at_end`, stop the sessions left running, so another round can start
+    where this one began)."""
     headers = {"authorization": f"Bearer {key}"}
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as http:
         running: dict[str, bool] = dict.fromkeys(members, False)
@@ -92,6 +99,9 @@ async def run_client(
                     client.starts += 1
                 else:
                     client.stops += 1
+        for member, is_running in running.items():
+            if is_running and stop_at_end:
+                await http.post(f"/api/members/{member}/sessions/stop", json={})
 
 
 async def stored_periods(engine: str, database: str) -> dict[int, tuple[str, str, str | None]]:

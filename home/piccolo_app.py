@@ -4,6 +4,7 @@ from pathlib import Path
 
 from piccolo.conf.apps import AppConfig, Command
 
+from home.changes.tables import WebhookAttempt, WebhookEndpoint, WebhookRedelivery
 from home.commands.ensure_admin import ensure_admin
 from home.commands.new_api_key import new_api_key
 from home.commands.populate import populate
@@ -14,7 +15,15 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "piccolo_migrations"
 APP_CONFIG = AppConfig(
     app_name="home",
     migrations_folder_path=str(MIGRATIONS_DIR),
-    table_classes=[Member, ActivityPeriod, ApiKey, AuditEntry],
+    table_classes=[
+        Member,
+        ActivityPeriod,
+        ApiKey,
+        AuditEntry,
+        WebhookEndpoint,
+        WebhookAttempt,
+        WebhookRedelivery,
+    ],
     migration_dependencies=[],
     commands=[
         Command(callable=populate, aliases=["seed"]),

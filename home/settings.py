@@ -20,6 +20,8 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_SQLITE_PATH = PROJECT_DIR / "roster.sqlite"
 ENVIRONMENTS = ("development", "production")
 MIN_SECRET_LENGTH = 16
+# Standard Webhooks' retry schedule: seconds after each failed attempt.
+DEFAULT_RETRY_SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
 
 
 class SettingsError(ValueError):
@@ -57,6 +59,13 @@ class Settings:
     keep_alive_timeout: int = 5
     metrics: bool = False
     metrics_token: str | None = None
+    changes_retention_days: int = 30
+    stream_heartbeat_seconds: float = 15.0
+    webhook_retry_schedule: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE
+    webhook_allow_private: bool = False
+    webhook_timeout: float = 10.0
+    webhook_lease_seconds: float = 30.0
+    webhook_relay: bool = True
 
     @property
     def login_attempts_path(self) -> Path:
@@ -131,6 +140,22 @@ def _number(
     if not low <= value <= high:
         raise SettingsError(f"{name}={raw!r} is out of range: use a value from {low} to {high}")
     return value
+
+
+def _schedule(raw: str | None) -> tuple[float, ...]:
+    """WEBHOOK_RETRY_SCHEDULE: seconds after each failed delivery, comma separated."""
+    if raw is None or not raw.strip():
+        return DEFAULT_RETRY_SCHEDULE
+    try:
+        delays = tuple(float(part) for part in raw.split(","))
+    except ValueError:
+        delays = ()
+    if not delays or not all(0 < delay <= 7 * 86_400 for delay in delays) or len(delays) > 50:
+        raise SettingsError(
+            f"WEBHOOK_RETRY_SCHEDULE={raw!r} is not a list of delays: give up to 50 numbers of "
+            "seconds (each above 0, at most a week), comma separated, e.g. 5,300,1800"
+        )
+    return delays
 
 
 def _environment(environ: Mapping[str, str]) -> str:
@@ -214,6 +239,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         keep_alive_timeout=_number(env, "KEEP_ALIVE_TIMEOUT", 5, 1, 3600),
         metrics=_flag(env, "METRICS"),
         metrics_token=env.get("METRICS_TOKEN") or None,
+        changes_retention_days=_number(env, "CHANGES_RETENTION_DAYS", 30, 1, 3650),
+        stream_heartbeat_seconds=_number(env, "STREAM_HEARTBEAT_SECONDS", 15, 0.1, 300, float),
+        webhook_retry_schedule=_schedule(env.get("WEBHOOK_RETRY_SCHEDULE")),
+        webhook_allow_private=_flag(env, "WEBHOOK_ALLOW_PRIVATE"),
+        webhook_timeout=_number(env, "WEBHOOK_TIMEOUT", 10, 0.1, 60, float),
+        webhook_lease_seconds=_number(env, "WEBHOOK_LEASE_SECONDS", 30, 1, 3600, float),
+        webhook_relay=_flag(env, "WEBHOOK_RELAY", default=True),
     )
     if loaded.session_max_expiry < loaded.session_expiry:
         raise SettingsError(

@@ -50,7 +50,11 @@ TABLES_TO_CLEAR = [
     "idempotency_key",
     "api_key_usage",
     "api_key",
+    "webhook_redelivery",
+    "webhook_attempt",
+    "webhook_endpoint",
     "audit_entry",
+    "roster_change",
 ]
 # Tables only one engine has (SQLite counts admin login attempts in a file of its own).
 ENGINE_TABLES_TO_CLEAR = {"sqlite": [], "postgres": ["login_attempt"]}
@@ -129,6 +133,7 @@ class Database:
         """Empty the tables (children first) so each test starts clean."""
         for table in [*TABLES_TO_CLEAR, *ENGINE_TABLES_TO_CLEAR[self.kind]]:
             await self.engine.run_ddl(f'DELETE FROM "{table}"')
+        await self.engine.run_ddl("UPDATE roster_change_pruned SET txid = 0, change_id = 0")
 
 
 async def make_database(kind: str, directory: Path = _TMP):

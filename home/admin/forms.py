@@ -1,18 +1,23 @@
-"""Admin forms: demo members (`piccolo home populate`'s code and limits), and making and
-revoking API keys (a key is shown once, in the form's answer)."""
+"""Admin forms: demo members (`piccolo home populate`'s code and limits), making and revoking
+API keys (a key is shown once, in the form's answer), and webhook endpoints: registering one
+(its secret shown once), disabling, enabling, a new secret, deleting, and sending a change
+again."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from piccolo_admin.endpoints import FormConfig
 from pydantic import BaseModel, Field, field_validator
 from starlette.requests import Request
 
 from home.admin.crud import actor
+from home.changes import webhooks
 from home.roster.api_keys import ApiKeyError, create_api_key
 from home.roster.demo import MAX_MEMBERS, MAX_PERIODS, populate_roster
 from home.roster.tables import KEY_NAME_MAX_LENGTH, ApiKey
+from home.settings import Settings
 from home.storage import Storage
 
 
@@ -44,7 +49,45 @@ class KeyName(BaseModel):
     )
 
 
-def forms(storage: Storage) -> list[FormConfig]:
+class NewEndpoint(BaseModel):
+    """A webhook endpoint to register."""
+
+    url: str = Field(description="Where to POST each change, e.g. https://example.com/hooks.")
+    types: str = Field(
+        default="*",
+        description="Which changes, comma separated (member.created, member.updated, "
+        "member.deleted, period.created, period.updated, period.deleted, roster.bulk), or * "
+        "for all.",
+    )
+
+
+class EndpointAction(StrEnum):
+    """What to do to an endpoint."""
+
+    disable = "disable"
+    enable = "enable"
+    new_secret = "new secret"
+    delete = "delete"
+
+
+class ChangeEndpoint(BaseModel):
+    """An endpoint, and what to do to it."""
+
+    endpoint_id: int = Field(description="The endpoint's id (see the Webhook Endpoint list).")
+    action: EndpointAction = Field(description="What to do.")
+    reason: str = Field(
+        default="disabled by an operator", description="Why, when disabling (shown in the list)."
+    )
+
+
+class Redelivery(BaseModel):
+    """A change to send again."""
+
+    endpoint_id: int = Field(description="The endpoint's id (see the Webhook Endpoint list).")
+    change_id: str = Field(description="The change's id, e.g. from the Webhook Attempt log.")
+
+
+def forms(storage: Storage, settings: Settings) -> list[FormConfig]:
     """Every admin form, writing through `storage`."""
 
     async def generate_demo_members(request: Request, data: DemoMembers) -> str:
@@ -78,6 +121,49 @@ def forms(storage: Storage) -> list[FormConfig]:
             raise ApiKeyError(f"no active API key is named {name!r}; see the Api Key list")
         return f"API key {name!r} is revoked; requests with it get 401 from now on"
 
+    async def register_endpoint(request: Request, data: NewEndpoint) -> str:
+        """Register an endpoint; its secret is in this answer only."""
+        kinds = [kind.strip() for kind in data.types.split(",") if kind.strip()]
+        endpoint, secret = await webhooks.register(
+            storage.adapter(),
+            data.url,
+            kinds,
+            actor(request),
+            settings.webhook_allow_private,
+            datetime.now(UTC),
+        )
+        return (
+            f"Webhook endpoint {endpoint.id} ({endpoint.url}) receives {', '.join(endpoint.types)} "
+            f"from now on. Its signing secret: {secret} (shown once: copy it now)"
+        )
+
+    async def change_endpoint(request: Request, data: ChangeEndpoint) -> str:
+        """Disable, enable, give a new secret to, or delete an endpoint."""
+        adapter, who, number = storage.adapter(), actor(request), data.endpoint_id
+        if data.action is EndpointAction.disable:
+            reason = data.reason.strip() or "disabled by an operator"
+            await webhooks.disable(adapter, number, reason, who)
+            return f"Webhook endpoint {number} is disabled; enabling it sends what it missed"
+        if data.action is EndpointAction.enable:
+            await webhooks.enable(adapter, number, who)
+            return f"Webhook endpoint {number} is enabled; deliveries resume where they stopped"
+        if data.action is EndpointAction.new_secret:
+            secret = await webhooks.rotate_secret(adapter, number, who)
+            return f"Webhook endpoint {number}'s new signing secret: {secret} (shown once)"
+        await webhooks.delete_endpoint(adapter, number, who)
+        return f"Webhook endpoint {number} is deleted, with its delivery log"
+
+    async def redeliver_change(request: Request, data: Redelivery) -> str:
+        """Queue a change to be sent again."""
+        await webhooks.redeliver(
+            storage.adapter(),
+            data.endpoint_id,
+            data.change_id.strip(),
+            actor(request),
+            datetime.now(UTC),
+        )
+        return f"Change {data.change_id.strip()} will be sent to endpoint {data.endpoint_id} again"
+
     return [
         FormConfig(
             name="Generate demo members",
@@ -103,5 +189,29 @@ def forms(storage: Storage) -> list[FormConfig]:
             pydantic_model=KeyName,
             endpoint=revoke_api_key,
             description="Requests with the key get 401 from the moment it is revoked.",
+        ),
+        FormConfig(
+            name="Register webhook endpoint",
+            pydantic_model=NewEndpoint,
+            endpoint=register_endpoint,
+            description=(
+                "A URL that receives every change from now on, signed (Standard Webhooks). Its "
+                "secret is shown once, in the answer. It must reach a public address."
+            ),
+        ),
+        FormConfig(
+            name="Change webhook endpoint",
+            pydantic_model=ChangeEndpoint,
+            endpoint=change_endpoint,
+            description=(
+                "Disable an endpoint (it keeps its place), enable it again (it gets what it "
+                "missed), give it a new secret (shown once), or delete it."
+            ),
+        ),
+        FormConfig(
+            name="Redeliver a change",
+            pydantic_model=Redelivery,
+            endpoint=redeliver_change,
+            description="Send one change to an endpoint once more, e.g. after a receiver lost it.",
         ),
     ]

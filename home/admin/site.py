@@ -33,6 +33,8 @@ from home.admin.tables import (
     AdminAuditEntry,
     AdminMember,
     AdminUser,
+    AdminWebhookAttempt,
+    AdminWebhookEndpoint,
 )
 from home.settings import Settings
 from home.storage import Storage
@@ -43,6 +45,7 @@ __all__ = ["ADMIN_TABLES", "AdminActivityPeriod", "build_admin", "csrf_hosts"]
 SITE_NAME = "Roster Admin"
 MENU_GROUP = "Roster"
 ACCESS_GROUP = "API access"
+WEBHOOKS_GROUP = "Webhooks"
 READ_ONLY = Validators(
     post_single=[read_only],
     put_single=[read_only],
@@ -131,6 +134,53 @@ AUDIT_CONFIG = TableConfig(
 )
 
 
+WEBHOOK_ENDPOINT_CONFIG = TableConfig(
+    AdminWebhookEndpoint,
+    visible_columns=[
+        AdminWebhookEndpoint.id,
+        AdminWebhookEndpoint.url,
+        AdminWebhookEndpoint.types,
+        AdminWebhookEndpoint.enabled,
+        AdminWebhookEndpoint.disabled_reason,
+        AdminWebhookEndpoint.created_at,
+        AdminWebhookEndpoint.last_delivery_at,
+        AdminWebhookEndpoint.failures,
+        AdminWebhookEndpoint.next_attempt_at,
+    ],
+    visible_filters=[AdminWebhookEndpoint.url, AdminWebhookEndpoint.enabled],
+    link_column=AdminWebhookEndpoint.url,
+    order_by=[OrderBy(AdminWebhookEndpoint.id)],
+    menu_group=WEBHOOKS_GROUP,
+    validators=READ_ONLY,
+)
+
+WEBHOOK_ATTEMPT_CONFIG = TableConfig(
+    AdminWebhookAttempt,
+    visible_columns=[
+        AdminWebhookAttempt.attempted_at,
+        AdminWebhookAttempt.endpoint,
+        AdminWebhookAttempt.change_id,
+        AdminWebhookAttempt.change_type,
+        AdminWebhookAttempt.attempt,
+        AdminWebhookAttempt.outcome,
+        AdminWebhookAttempt.status_code,
+        AdminWebhookAttempt.error,
+        AdminWebhookAttempt.duration_ms,
+    ],
+    visible_filters=[
+        AdminWebhookAttempt.attempted_at,
+        AdminWebhookAttempt.endpoint,
+        AdminWebhookAttempt.change_id,
+        AdminWebhookAttempt.outcome,
+        AdminWebhookAttempt.status_code,
+    ],
+    link_column=AdminWebhookAttempt.attempted_at,
+    order_by=[OrderBy(AdminWebhookAttempt.id, ascending=False)],
+    menu_group=WEBHOOKS_GROUP,
+    validators=READ_ONLY,
+)
+
+
 def csrf_hosts(config: Settings) -> list[str]:
     """ALLOWED_HOSTS as Piccolo's CSRF check compares them: the host of Origin or Referer,
     where an IPv6 address has no brackets."""
@@ -140,8 +190,15 @@ def csrf_hosts(config: Settings) -> list[str]:
 def build_admin(config: Settings, storage: Storage):
     """The admin ASGI app for these settings; built once per app."""
     return create_admin(
-        tables=[MEMBER_CONFIG, PERIOD_CONFIG, API_KEY_CONFIG, AUDIT_CONFIG],
-        forms=forms(storage),
+        tables=[
+            MEMBER_CONFIG,
+            PERIOD_CONFIG,
+            API_KEY_CONFIG,
+            AUDIT_CONFIG,
+            WEBHOOK_ENDPOINT_CONFIG,
+            WEBHOOK_ATTEMPT_CONFIG,
+        ],
+        forms=forms(storage, config),
         site_name=SITE_NAME,
         auth_table=AdminUser,
         # Secure session cookies, and CSRF checks of Origin/Referer against allowed_hosts on HTTPS.

@@ -10,6 +10,7 @@ from piccolo.apps.user.tables import BaseUser
 from piccolo.columns import ForeignKey, Interval, OnDelete, Timestamptz, Varchar
 from piccolo.columns.choices import Choice
 
+from home.changes.tables import WebhookAttempt, WebhookEndpoint
 from home.roster.tables import (
     NAME_MAX_LENGTH,
     TZ_MAX_LENGTH,
@@ -72,6 +73,23 @@ class AdminAuditEntry(AuditEntry, tablename="audit_entry"):
     """The audit trail, read-only."""
 
 
+class AdminWebhookEndpoint(WebhookEndpoint, tablename="webhook_endpoint"):
+    """Webhook endpoints, read-only here: registered, changed and deleted through the admin's
+    forms (or the API), so that a secret is shown once and every change is audited."""
+
+    @classmethod
+    def get_readable(cls):
+        from piccolo.columns.readable import Readable
+
+        return Readable(template="%s", columns=[cls.url])
+
+
+class AdminWebhookAttempt(WebhookAttempt, tablename="webhook_attempt"):
+    """The delivery log: every attempt to deliver a change to an endpoint, read-only."""
+
+    endpoint = ForeignKey(references=AdminWebhookEndpoint, null=False, on_delete=OnDelete.cascade)
+
+
 class AdminUser(BaseUser, tablename="piccolo_user"):
     """Piccolo's user table, with a login that only admits active users with the admin flag.
 
@@ -92,4 +110,12 @@ class AdminUser(BaseUser, tablename="piccolo_user"):
         return None
 
 
-ADMIN_TABLES = (AdminMember, AdminActivityPeriod, AdminApiKey, AdminAuditEntry, AdminUser)
+ADMIN_TABLES = (
+    AdminMember,
+    AdminActivityPeriod,
+    AdminApiKey,
+    AdminAuditEntry,
+    AdminWebhookEndpoint,
+    AdminWebhookAttempt,
+    AdminUser,
+)

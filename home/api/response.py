@@ -22,6 +22,7 @@ from litestar.types import Scope
 from home.api.cache import CACHE_MAX_BYTES, GZIP_LEVEL, BodyCache, compress
 from home.api.query import FetchQuery
 from home.api.render import render
+from home.changes.feed import encode_cursor
 from home.server import metrics
 from home.storage import DataVersion, Snapshot, Storage
 from home.storage.roster_query import roster_statement
@@ -122,13 +123,23 @@ def matches(if_none_match: str | None, version: DataVersion, tag: str) -> bool:
 
 
 CACHE_HEADERS = ((b"vary", b"Accept-Encoding"), (b"cache-control", b"no-cache"))
+# Where the change feed stood when the answer's data was read: follow it from there.
+CURSOR_HEADER = "Changes-Cursor"
 
 
-def cache_headers(etag: str, gzipped: bool) -> dict[str, str]:
-    """The headers every answer of a cached representation carries."""
+def cursor_header(version: DataVersion) -> tuple[bytes, bytes]:
+    """The Changes-Cursor header of an answer read at `version`."""
+    return (b"changes-cursor", encode_cursor(version.changes).encode())
+
+
+def cache_headers(etag: str, gzipped: bool, version: DataVersion | None = None) -> dict[str, str]:
+    """The headers every answer of a cached representation carries, with the change feed's
+    position when the answer is the roster read at `version`."""
     headers = {"ETag": etag, "Vary": "Accept-Encoding", "Cache-Control": "no-cache"}
     if gzipped:
         headers["Content-Encoding"] = "gzip"
+    if version is not None:
+        headers[CURSOR_HEADER] = encode_cursor(version.changes)
     return headers
 
 
@@ -179,7 +190,7 @@ class FetchService:
         gzipped = accepts_gzip(accept_encoding)
         if matches(if_none_match, version, tag):
             etag = etag_for(version, tag, gzipped).encode()
-            headers = [(b"etag", etag), *CACHE_HEADERS]
+            headers = [(b"etag", etag), *CACHE_HEADERS, cursor_header(version)]
             return Answer(304, headers, b"", route)
         entry = self.cache.get(version, tag)
         body = None if entry is None else (entry.gzip if gzipped else entry.body)
@@ -192,6 +203,7 @@ class FetchService:
             (b"content-length", str(len(body)).encode()),
             (b"etag", etag_for(version, tag, gzipped).encode()),
             *CACHE_HEADERS,
+            cursor_header(version),
         ]
         if gzipped:
             headers.append((b"content-encoding", b"gzip"))
@@ -213,7 +225,8 @@ class FetchService:
             version = await self._current_version()
         if matches(if_none_match, version, query.tag):
             etag = etag_for(version, query.tag, gzipped)
-            return Response(content=b"", status_code=304, headers=cache_headers(etag, False))
+            headers = cache_headers(etag, False, version)
+            return Response(content=b"", status_code=304, headers=headers)
         cache = self.cache
         tag = query.tag
         entry = cache.get(version, tag)
@@ -239,7 +252,7 @@ class FetchService:
         return Response(
             content=body,
             media_type=MediaType.JSON,
-            headers=cache_headers(etag_for(version, query.tag, gzipped), gzipped),
+            headers=cache_headers(etag_for(version, query.tag, gzipped), gzipped, version),
         )
 
     async def head(
@@ -252,9 +265,9 @@ class FetchService:
         """
         gzipped = accepts_gzip(accept_encoding)
         version = await self._current_version()
-        headers = cache_headers(etag_for(version, query.tag, gzipped), gzipped)
+        headers = cache_headers(etag_for(version, query.tag, gzipped), gzipped, version)
         if matches(if_none_match, version, query.tag):
-            return head_response(304, cache_headers(headers["ETag"], False))
+            return head_response(304, cache_headers(headers["ETag"], False, version))
         headers["Content-Type"] = MediaType.JSON.value
         entry = self.cache.get(version, query.tag)
         body = None if entry is None else (entry.gzip if gzipped else entry.body)
@@ -300,18 +313,20 @@ class FetchService:
                         if entry is not None
                         else compress(body)
                     )
+                etag = etag_for(snapshot.version, query.tag, gzipped)
                 return Response(
                     content=body,
                     media_type=MediaType.JSON,
-                    headers=cache_headers(etag_for(snapshot.version, query.tag, gzipped), gzipped),
+                    headers=cache_headers(etag, gzipped, snapshot.version),
                 )
         except BaseException as error:
             await opened.__aexit__(type(error), error, error.__traceback__)
             raise
+        etag = etag_for(snapshot.version, query.tag, gzipped)
         return Stream(
             _stream(parts, chunks, opened, snapshot, query, gzipped, cache),
             media_type=MediaType.JSON,
-            headers=cache_headers(etag_for(snapshot.version, query.tag, gzipped), gzipped),
+            headers=cache_headers(etag, gzipped, snapshot.version),
         )
 
 

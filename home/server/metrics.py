@@ -67,6 +67,19 @@ ADMIN_LOGIN_FAILURES = Counter(
 ADMIN_LOGIN_REFUSED = ADMIN_LOGIN_FAILURES.labels("refused")
 ADMIN_LOGIN_RATE_LIMITED = ADMIN_LOGIN_FAILURES.labels("rate_limited")
 
+WEBHOOK_ATTEMPTS = Counter(
+    "roster_webhook_attempts_total",
+    "Webhook delivery attempts, by outcome: delivered, redelivered, failed (retried later), "
+    "gone (410: endpoint disabled), gave up (retries used up: endpoint disabled), redelivery "
+    "failed",
+    ["outcome"],
+)
+WEBHOOK_SECONDS = Histogram(
+    "roster_webhook_attempt_duration_seconds",
+    "Time an endpoint took to answer a delivery (or to fail)",
+    buckets=LATENCY_BUCKETS,
+)
+
 # Each (method, route, status) seen so far, with its series: `labels()` takes a lock and
 # builds a key on every call, which the hot path does without.
 _request_series: dict[tuple[str, str, int], tuple] = {}

@@ -17,6 +17,7 @@ import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
+from home.server.relay import RelayProcess
 from home.settings import Settings
 
 LOG_CONFIG = {
@@ -78,6 +79,8 @@ def main(argv: list[str]) -> int:
     # Checked once, here: a worker (re)started later during an outage serves 503s until the
     # database is back, instead of stopping the whole service.
     os.environ["DB_REQUIRED_AT_START"] = "false"
+    # The workers serve requests; webhooks are delivered by a process of their own.
+    os.environ["WEBHOOK_RELAY"] = "off"
     config = uvicorn.Config(
         "app:create_app",
         factory=True,
@@ -92,16 +95,21 @@ def main(argv: list[str]) -> int:
         log_config=LOG_CONFIG,
         server_header=False,
     )
+    relay = RelayProcess()
     with metrics_directory(settings):
-        return serve(config)
+        relay.start()
+        try:
+            return serve(config)
+        finally:
+            relay.stop()
 
 
 @contextmanager
 def metrics_directory(settings: Settings) -> Iterator[None]:
-    """With metrics on and several workers: a fresh, empty directory for the workers' counts,
-    in PROMETHEUS_MULTIPROC_DIR before they start (prometheus_client reads it when first
-    imported), removed when the server stops; /metrics then adds up every worker."""
-    if not (settings.metrics and settings.workers > 1):
+    """With metrics on: a fresh, empty directory for the counts of the workers and the webhook
+    relay's process, in PROMETHEUS_MULTIPROC_DIR before they start (prometheus_client reads it
+    when first imported), removed when the server stops; /metrics then adds up every one."""
+    if not settings.metrics:
         yield
         return
     # Fresh each start: files left by an earlier run would add their counts to this run's.

@@ -21,14 +21,17 @@ from piccolo.engine.sqlite import SQLiteEngine
 
 from home.roster.tables import Member
 from home.settings import Settings
-from home.storage.base import Adapter, DataVersion, Snapshot
+from home.storage.base import Adapter, ChangeRow, DataVersion, Position, RelaySlot, Snapshot
 from home.storage.postgres import PostgresAdapter, build_postgres_engine
 from home.storage.sqlite import SQLiteAdapter
 from home.storage.sqlite_engine import SQLITE_BUSY_TIMEOUT, RosterSQLiteEngine
 
 __all__ = [
     "Adapter",
+    "ChangeRow",
     "DataVersion",
+    "Position",
+    "RelaySlot",
     "Snapshot",
     "Storage",
     "build_engine",

@@ -9,6 +9,10 @@ The rest of the service calls an `Adapter` and never asks which engine is behind
 - rules: `broken_rule(error)`, which database rule a refused write broke;
 - the API's shared state: `count_request(key_id, window)`, a key's requests this minute;
 - outages: `is_unavailable(error)`, whether an error means the database cannot answer now;
+- the change feed: `changes_after(position, limit)` (only what no running transaction can
+  still precede), `prune_changes(before)`, `watch_changes(notify)` (a call whenever the feed
+  may have grown), `claimable(query)` (rows other relays skip while one holds them) and
+  `relay_slot()` (whether this process may run a webhook relay);
 - SQL: `dialect`, the pieces of a statement that differ (placeholders, byte-order names,
   lower-casing, time comparison), and `times`, how stored times come back in rows.
 """
@@ -18,7 +22,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from typing import Any, TypeVar
@@ -29,7 +33,14 @@ from home.settings import Settings
 
 T = TypeVar("T")
 
-VERSION_SQL = "SELECT epoch, version FROM roster_version WHERE id = 1"
+Position = tuple[int, int]
+"""Where a change sits in the feed: `(transaction id, change id)`, compared as a pair. On
+SQLite, where writers take turns, the transaction id is always 0. `(0, 0)` is before all."""
+ChangeRow = tuple[int, int, Any, str, str, str]
+"""A change as stored: transaction id, id, when, type, actor, and the row as JSON text."""
+AttemptRow = tuple[int, str, str, datetime, int, int | None, str | None, float, str]
+"""A webhook delivery attempt to log: endpoint, change id, change type, when, attempt number,
+status code, error, milliseconds and outcome."""
 
 MemberRow = tuple[str, str, str]
 """`(id, real_name, tz)` of a member to insert."""
@@ -49,10 +60,16 @@ class Rule(Enum):
 
 @dataclass(frozen=True)
 class DataVersion:
-    """Which state of the roster a body was rendered from; equal versions mean equal data."""
+    """Which state of the roster a body was rendered from; equal versions mean equal data.
+
+    `changes` is a position of the change feed read with the version: a follower of the feed
+    from there misses no change made after the data it reads at this version (it may see
+    again a change the data already holds). It takes no part in comparisons.
+    """
 
     epoch: str
     number: int
+    changes: Position = field(default=(0, 0), compare=False)
 
     @property
     def token(self) -> str:
@@ -304,3 +321,47 @@ class Adapter(ABC):
     @abstractmethod
     def is_unavailable(error: BaseException) -> bool:
         """Whether `error` means this engine cannot answer now (rather than a bug)."""
+
+    # --- the change feed -------------------------------------------------------------------
+
+    @abstractmethod
+    async def changes_after(self, after: Position, limit: int) -> list[ChangeRow]:
+        """Up to `limit` changes after `after`, in order of position, none of which a change
+        committed later could precede (on PostgreSQL: none of a transaction no older than the
+        oldest one still running)."""
+
+    @abstractmethod
+    async def changes_pruned(self) -> Position:
+        """The last position pruned: a follower before it has missed changes."""
+
+    @abstractmethod
+    async def prune_changes(self, before: datetime) -> int:
+        """Delete the changes made before `before` (and any earlier in position); how many."""
+
+    @abstractmethod
+    def watch_changes(self, notify: Callable[[], None]) -> AbstractAsyncContextManager[None]:
+        """While open, call `notify` soon after each commit that may have added changes."""
+
+    @abstractmethod
+    def relay_slot(self) -> AbstractAsyncContextManager[RelaySlot]:
+        """Whether this process may run a webhook relay now, for as long as the block runs."""
+
+    @abstractmethod
+    async def log_attempts(self, connection: Any, rows: list[AttemptRow]) -> None:
+        """Add webhook delivery attempts to the log through `connection`, a write transaction's
+        own, in one statement (the relay writes dozens at a time)."""
+
+    def claimable(self, query: T) -> T:
+        """`query` (a Piccolo select) so that the rows it returns are locked for this
+        transaction and skipped by other transactions doing the same (where rows can be)."""
+        return query
+
+
+@dataclass(frozen=True)
+class RelaySlot:
+    """A process's place among the webhook relays on one database."""
+
+    held: bool
+    """Whether this process runs a relay."""
+    only: bool
+    """Whether it is the only relay (SQLite): another's lease is then a dead process's."""

@@ -20,17 +20,21 @@ from piccolo.querystring import QueryString
 from home.roster.timefmt import MONTHS, format_seed
 from home.settings import Settings
 from home.storage.base import (
-    VERSION_SQL,
     Adapter,
+    AttemptRow,
     BatchWriter,
+    ChangeRow,
     DataVersion,
     Dialect,
     MemberRow,
     Params,
+    Position,
+    RelaySlot,
     Rule,
     Snapshot,
     SpanRow,
     StoredTimes,
+    T,
     TimeScale,
 )
 
@@ -48,6 +52,45 @@ UNAVAILABLE = (
     asyncpg.exceptions.InvalidAuthorizationSpecificationError,
 )
 
+
+# The version, and the feed's position with it: every transaction older than the oldest one
+# still running has ended, so no change made after this read can sit before that position.
+VERSION_SQL = (
+    "SELECT epoch, version, pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon "
+    "FROM roster_version WHERE id = 1"
+)
+# Changes after a position, held back at the oldest transaction still running: sequence values
+# commit out of order, and a follower must never move past a change still being written.
+# (The number is named apart from the column, or ORDER BY would sort by the number and not
+# read the index on the column.)
+CHANGES_AFTER = (
+    "SELECT c.txid::text::bigint AS txid_number, c.id, c.occurred_at, c.type, c.actor, c.data "
+    "FROM roster_change AS c WHERE (c.txid, c.id) > ($1::text::xid8, $2) "
+    "AND c.txid < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY c.txid, c.id LIMIT $3"
+)
+# The last change older than the cutoff; it and every change before it are pruned.
+PRUNE = (
+    "WITH last AS (SELECT txid, id FROM roster_change WHERE occurred_at < $1 "
+    "AND txid < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY txid DESC, id DESC LIMIT 1), "
+    "gone AS (DELETE FROM roster_change AS c USING last WHERE (c.txid, c.id) <= (last.txid, "
+    "last.id) RETURNING 1), "
+    "noted AS (UPDATE roster_change_pruned SET txid = last.txid::text::bigint, "
+    "change_id = last.id FROM last WHERE roster_change_pruned.id = 1 RETURNING 1) "
+    "SELECT (SELECT count(*) FROM gone) AS deleted, (SELECT count(*) FROM noted) AS noted"
+)
+BULK_CHANGE = (
+    "INSERT INTO roster_change (type, actor, data) VALUES ('roster.bulk', "
+    "coalesce(nullif(current_setting('roster.actor', true), ''), 'sql'), $1)"
+)
+LOG_ATTEMPTS = (
+    "INSERT INTO webhook_attempt (endpoint, change_id, change_type, attempted_at, attempt, "
+    "status_code, error, duration_ms, outcome) SELECT * FROM unnest($1::int[], $2::varchar[], "
+    "$3::varchar[], $4::timestamptz[], $5::int[], $6::int[], $7::text[], $8::real[], "
+    "$9::varchar[])"
+)
+FEED_CHANNEL = "roster_change"
+# A lost LISTEN connection is made again after this long (the followers poll meanwhile).
+LISTEN_RETRY_SECONDS = 1.0
 
 # Constraint names of the rules (see the migrations).
 RULES = {
@@ -219,7 +262,7 @@ class PostgresAdapter(Adapter):
         """The committed data version: one primary-key read."""
         async with self._connection() as connection:
             row = await connection.fetchrow(VERSION_SQL)
-        return DataVersion(row["epoch"], row["version"])
+        return DataVersion(row["epoch"], row["version"], (row["horizon"], 0))
 
     @asynccontextmanager
     async def snapshot(self, sql: str, params: Sequence[Any]) -> AsyncIterator[Snapshot]:
@@ -246,7 +289,8 @@ class PostgresAdapter(Adapter):
                 async def fetch(size: int) -> list[Any]:
                     return await cursor.fetch(size)
 
-                yield Snapshot(DataVersion(row["epoch"], row["version"]), fetch)
+                version = DataVersion(row["epoch"], row["version"], (row["horizon"], 0))
+                yield Snapshot(version, fetch)
             finally:
                 await transaction.rollback()
 
@@ -260,7 +304,7 @@ class PostgresAdapter(Adapter):
         ):
             row = await connection.fetchrow(VERSION_SQL)
             results = [await connection.fetch(sql, *params) for sql, params in statements]
-        return DataVersion(row["epoch"], row["version"]), results
+        return DataVersion(row["epoch"], row["version"], (row["horizon"], 0)), results
 
     def write_transaction(self) -> Any:
         return self.engine.transaction()
@@ -298,6 +342,74 @@ class PostgresAdapter(Adapter):
     def is_unavailable(error: BaseException) -> bool:
         return isinstance(error, UNAVAILABLE)
 
+    # --- the change feed ---------------------------------------------------------------------
+
+    async def changes_after(self, after: Position, limit: int) -> list[ChangeRow]:
+        async with self._connection() as connection:
+            rows = await connection.fetch(CHANGES_AFTER, str(after[0]), after[1], limit)
+        return [tuple(row) for row in rows]  # type: ignore[misc]
+
+    async def changes_pruned(self) -> Position:
+        async with self._connection() as connection:
+            row = await connection.fetchrow(
+                "SELECT txid, change_id FROM roster_change_pruned WHERE id = 1"
+            )
+        return (row["txid"], row["change_id"])
+
+    async def prune_changes(self, before: datetime) -> int:
+        async with self._connection() as connection:
+            row = await connection.fetchrow(PRUNE, before)
+        return row["deleted"]
+
+    @asynccontextmanager
+    async def watch_changes(self, notify: Callable[[], None]) -> AsyncIterator[None]:
+        """LISTEN on a connection of its own: each writing statement's NOTIFY arrives as its
+        transaction commits. A lost connection is made again; `notify` is called then too, in
+        case a change came meanwhile."""
+
+        def heard(*_args: Any) -> None:
+            notify()
+
+        async def listen() -> None:
+            while True:
+                try:
+                    connection = await self.engine.get_new_connection()
+                except Exception:
+                    await asyncio.sleep(LISTEN_RETRY_SECONDS)
+                    continue
+                lost = asyncio.Event()
+                connection.add_termination_listener(lambda _connection, lost=lost: lost.set())
+                try:
+                    await connection.add_listener(FEED_CHANNEL, heard)
+                    notify()
+                    await lost.wait()
+                except Exception:
+                    pass
+                finally:
+                    if not connection.is_closed():
+                        await connection.close()
+                await asyncio.sleep(LISTEN_RETRY_SECONDS)
+
+        task = asyncio.create_task(listen())
+        try:
+            yield
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def log_attempts(self, connection: Any, rows: list[AttemptRow]) -> None:
+        await connection.execute(
+            LOG_ATTEMPTS, *(list(column) for column in zip(*rows, strict=True))
+        )
+
+    @asynccontextmanager
+    async def relay_slot(self) -> AsyncIterator[RelaySlot]:
+        """Every process runs a relay: they share the endpoints by leases on their rows."""
+        yield RelaySlot(held=True, only=False)
+
+    def claimable(self, query: T) -> T:
+        return query.lock_rows("UPDATE", skip_locked=True)  # type: ignore[attr-defined]
+
 
 class PostgresBatchWriter(BatchWriter):
     """One INSERT ... SELECT FROM unnest(...) per batch (the statement trigger fires once)."""
@@ -331,3 +443,5 @@ class PostgresBatchWriter(BatchWriter):
     async def finish(self, summary: str) -> None:
         await self.connection.execute("SELECT set_config('roster.audit_bulk', 'off', true)")
         await self.connection.execute(BULK_AUDIT, summary)
+        await self.connection.execute(BULK_CHANGE, summary)
+        await self.connection.execute(f"NOTIFY {FEED_CHANNEL}")

@@ -13,6 +13,7 @@ read connection, beside the SQL that calls it) turns into that form before compa
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import re
 import sqlite3
 import threading
@@ -28,13 +29,16 @@ from piccolo.querystring import QueryString
 
 from home.roster.timefmt import MONTHS, format_seed
 from home.storage.base import (
-    VERSION_SQL,
     Adapter,
+    AttemptRow,
     BatchWriter,
+    ChangeRow,
     DataVersion,
     Dialect,
     MemberRow,
     Params,
+    Position,
+    RelaySlot,
     Rule,
     Snapshot,
     SpanRow,
@@ -46,6 +50,26 @@ from home.storage.base import (
 from home.storage.sqlite_engine import SQLITE_BUSY_TIMEOUT
 
 IDLE_READERS = 4
+# The version, and the feed's position with it: writers take turns, so the last change id
+# given out is exact (AUTOINCREMENT keeps it in sqlite_sequence, pruned rows or not).
+VERSION_SQL = (
+    "SELECT epoch, version, "
+    "coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'roster_change'), 0) "
+    "FROM roster_version WHERE id = 1"
+)
+CHANGES_AFTER = (
+    "SELECT 0, id, occurred_at, type, actor, data FROM roster_change WHERE id > ? "
+    "ORDER BY id LIMIT ?"
+)
+LOG_ATTEMPTS = (
+    "INSERT INTO webhook_attempt (endpoint, change_id, change_type, attempted_at, attempt, "
+    "status_code, error, duration_ms, outcome) SELECT "
+    + ", ".join(f"json_extract(value, '$[{n}]')" for n in range(9))
+    + " FROM json_each(?)"
+)
+# How often the feed's watcher looks for another connection's commit (PRAGMA data_version:
+# microseconds when nothing changed).
+WATCH_SECONDS = 0.05
 # Words in sqlite3.OperationalError messages that mean "try again later", not a bug.
 UNAVAILABLE = ("database is locked", "unable to open", "disk i/o error", "busy")
 # sqlite3.IntegrityError messages of the rules (the overlap trigger raises its own name).
@@ -268,13 +292,13 @@ class SQLiteAdapter(Adapter):
         (data_version,) = self._watch.execute("PRAGMA data_version").fetchone()
         if data_version != self._data_version or self._version is None:
             try:
-                epoch, number = self._watch.execute(VERSION_SQL).fetchone()
+                epoch, number, last = self._watch.execute(VERSION_SQL).fetchone()
             except sqlite3.OperationalError as error:
                 raise RuntimeError(
                     f"cannot read the roster version ({error}); apply the migrations with "
                     "`piccolo migrations forwards all`"
                 ) from error
-            self._version = DataVersion(epoch, number)
+            self._version = DataVersion(epoch, number, (0, last))
             self._data_version = data_version
         return self._version
 
@@ -301,12 +325,12 @@ class SQLiteAdapter(Adapter):
         try:
             connection.execute("BEGIN")
             # The first read fixes the snapshot: the version and the rows agree.
-            epoch, number = connection.execute(VERSION_SQL).fetchone()
+            epoch, number, last = connection.execute(VERSION_SQL).fetchone()
             cursor = connection.execute(sql, params)
         except BaseException:
             self._give_back(connection)
             raise
-        return connection, cursor, DataVersion(epoch, number)
+        return connection, cursor, DataVersion(epoch, number, (0, last))
 
     @asynccontextmanager
     async def snapshot(self, sql: str, params: Any) -> AsyncIterator[Snapshot]:
@@ -321,11 +345,11 @@ class SQLiteAdapter(Adapter):
         connection = self._take()
         try:
             connection.execute("BEGIN")
-            epoch, number = connection.execute(VERSION_SQL).fetchone()
+            epoch, number, last = connection.execute(VERSION_SQL).fetchone()
             results = [connection.execute(sql, params).fetchall() for sql, params in statements]
         finally:
             self._give_back(connection)
-        return DataVersion(epoch, number), results
+        return DataVersion(epoch, number, (0, last)), results
 
     async def read_all(
         self, statements: list[tuple[str, Any]]
@@ -376,6 +400,92 @@ class SQLiteAdapter(Adapter):
             return 0, False
         return rows[0]["requests"], bool(rows[0]["active"])
 
+    # --- the change feed ---------------------------------------------------------------------
+
+    def _read(self, sql: str, params: Any) -> list[Any]:
+        connection = self._take()
+        try:
+            return connection.execute(sql, params).fetchall()
+        finally:
+            self._give_back(connection)
+
+    async def changes_after(self, after: Position, limit: int) -> list[ChangeRow]:
+        """Changes after `after`: every committed row is final, as writers take turns."""
+        return await asyncio.to_thread(self._read, CHANGES_AFTER, (after[1], limit))
+
+    async def changes_pruned(self) -> Position:
+        rows = await asyncio.to_thread(
+            self._read, "SELECT txid, change_id FROM roster_change_pruned WHERE id = 1", ()
+        )
+        return (rows[0][0], rows[0][1])
+
+    async def prune_changes(self, before: datetime) -> int:
+        async with self.write_transaction():
+            rows = await self.engine.run_querystring(
+                QueryString(
+                    "SELECT max(id) AS last FROM roster_change WHERE occurred_at < {}",
+                    to_stored(before),
+                )
+            )
+            last = rows[0]["last"]
+            if last is None:
+                return 0
+            deleted = await self.engine.run_querystring(
+                QueryString("DELETE FROM roster_change WHERE id <= {} RETURNING id", last)
+            )
+            await self.engine.run_querystring(
+                QueryString(
+                    "UPDATE roster_change_pruned SET change_id = max(change_id, {}) WHERE id = 1",
+                    last,
+                )
+            )
+        return len(deleted)
+
+    @asynccontextmanager
+    async def watch_changes(self, notify: Callable[[], None]) -> AsyncIterator[None]:
+        """Polls PRAGMA data_version, which moves when another connection commits."""
+        connection = self._connect()
+
+        async def poll() -> None:
+            seen = None
+            while True:
+                (version,) = connection.execute("PRAGMA data_version").fetchone()
+                if version != seen:
+                    seen = version
+                    notify()
+                await asyncio.sleep(WATCH_SECONDS)
+
+        task = asyncio.create_task(poll())
+        try:
+            yield
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            connection.close()
+
+    async def log_attempts(self, connection: Any, rows: list[AttemptRow]) -> None:
+        stored = [(*row[:3], to_stored(row[3]), *row[4:]) for row in rows]
+        await connection.execute(LOG_ATTEMPTS, (_encode_json(stored).decode(),))
+
+    @asynccontextmanager
+    async def relay_slot(self) -> AsyncIterator[RelaySlot]:
+        """One relay per database file: the process holding a lock on a file beside it (the
+        lock goes with the process, however it ends)."""
+        path = f"{self.path}-relay.lock"
+        handle = await asyncio.to_thread(open, path, "a+b")
+        try:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                yield RelaySlot(held=False, only=True)
+                return
+            try:
+                yield RelaySlot(held=True, only=True)
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        finally:
+            handle.close()
+
     # --- outages ---------------------------------------------------------------------------
 
     @staticmethod
@@ -394,7 +504,8 @@ class SQLiteAdapter(Adapter):
 ROW_TRIGGERS = (
     "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
     "AND (name LIKE 'roster\\_version\\_%' ESCAPE '\\' OR name LIKE 'roster\\_audit\\_%' "
-    "ESCAPE '\\' OR name LIKE 'activity\\_period\\_no\\_overlap\\_%' ESCAPE '\\') "
+    "ESCAPE '\\' OR name LIKE 'activity\\_period\\_no\\_overlap\\_%' ESCAPE '\\' "
+    "OR name LIKE 'roster\\_change\\_%' ESCAPE '\\') "
     "AND tbl_name IN ('member', 'activity_period')"
 )
 # Indexes dropped for the run and made again before it commits: the partial running-session
@@ -411,6 +522,11 @@ BULK_AUDIT = (
     "VALUES (strftime('%Y-%m-%d %H:%M:%f', 'now') || '+00:00', "
     "coalesce((SELECT actor FROM audit_actor WHERE id = 1), 'sql'), 'member', '*', "
     "'bulk insert', NULL, ?)"
+)
+BULK_CHANGE = (
+    "INSERT INTO roster_change (occurred_at, type, actor, data) "
+    "VALUES (strftime('%Y-%m-%d %H:%M:%f', 'now') || '+00:00', 'roster.bulk', "
+    "coalesce((SELECT actor FROM audit_actor WHERE id = 1), 'sql'), ?)"
 )
 BATCH_CACHE_KIB = 64 * 1024
 # A batch goes in as one JSON text per table, and SQLite makes Piccolo's time text from the
@@ -485,5 +601,6 @@ class SQLiteBatchWriter(BatchWriter):
             "UPDATE roster_version SET version = version + 1 WHERE id = 1"
         )
         await self.connection.execute(BULK_AUDIT, (summary,))
+        await self.connection.execute(BULK_CHANGE, (summary,))
         for _, sql in [*self.indexes, *self.triggers]:
             await self.connection.execute(sql)

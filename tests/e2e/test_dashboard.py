@@ -3,14 +3,15 @@ reports API, the range picker changing what it shows."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
+from home.tooling.servers import Server
 from tests.e2e.harness import ADMIN_PASSWORD, ADMIN_USERNAME
-from tests.support.servers import Server
 
 CHARTS = ("per-day", "top-members", "zones", "lengths")
 
@@ -117,3 +118,36 @@ def test_the_dashboard_fits_desktop_and_phone(browser, admin_session, server, ac
         box = page.locator(f"#{chart}").bounding_box()
         assert box is not None and box["width"] <= width
     context.close()
+
+
+def test_the_dashboard_follows_changes_without_a_reload(page: Page, server: Server, activity):
+    reports: list[float] = []
+    page.on(
+        "request",
+        lambda request: (
+            reports.append(time.monotonic())
+            if "/api/reports/activity" in request.url and "group=day" in request.url
+            else None
+        ),
+    )
+    page.goto(f"{server.url}/dashboard/")
+    expect(page.locator("body")).to_have_attribute("data-loaded", "30:member")
+    expect(page.get_by_test_id("live")).to_have_attribute("data-state", "on")
+    page.evaluate("window.notReloaded = true")
+    key = server.piccolo("home", "new_api_key", f"live-{time.monotonic_ns()}").splitlines()[-1]
+    headers = {"authorization": f"Bearer {key}"}
+    before = len(reports)
+    started = time.monotonic()
+    with httpx.Client(base_url=server.url, headers=headers, timeout=30) as http:
+        member = http.post("/api/members", json={"real_name": "LIVEDASH", "tz": "UTC"}).json()
+        assert http.post(f"/api/members/{member['id']}/sessions/start", json={}).status_code == 201
+        # A burst of changes is a refresh now and then, not one per change.
+        for number in range(10):
+            assert http.post("/api/members", json={"real_name": f"BURST{number}", "tz": "UTC"})
+    expect(page.get_by_test_id("active-list")).to_contain_text("LIVEDASH (UTC)")
+    expect(page.get_by_test_id("active-count")).to_have_text("2")
+    assert page.evaluate("window.notReloaded") is True
+    # Every refresh the changes called for has happened: count them.
+    expect(page.locator("body")).to_have_attribute("data-pending", "false")
+    refreshes = len(reports) - before
+    assert 1 <= refreshes <= (time.monotonic() - started) / 1.0 + 1, refreshes

@@ -43,7 +43,65 @@ function weekStart() {
   return new Date(Math.min(monday, minute - 60000));
 }
 
+// At most one refresh a second, however many changes arrive: a burst of changes is one
+// refresh at its end (and one at its start), never a refresh per change.
+const REFRESH_EVERY_MS = 1000;
+let lastRefresh = 0;
+let refreshTimer = null;
+let refreshing = null;
+
+function showPending() {
+  // For whoever watches the page (the browser tests): whether a refresh is due or running.
+  document.body.dataset.pending = String(refreshTimer !== null || refreshing !== null);
+}
+
+function refreshSoon() {
+  if (refreshTimer !== null) {
+    return;
+  }
+  const wait = Math.max(0, lastRefresh + REFRESH_EVERY_MS - Date.now());
+  refreshTimer = setTimeout(() => {
+    refreshTimer = null;
+    (refreshing || Promise.resolve()).then(refresh);
+  }, wait);
+  showPending();
+}
+
 async function refresh() {
+  lastRefresh = Date.now();
+  const current = load();
+  refreshing = current;
+  showPending();
+  try {
+    await current;
+  } finally {
+    if (refreshing === current) {
+      refreshing = null;
+    }
+    showPending();
+  }
+}
+
+// Changes as they happen (Server-Sent Events); the browser reconnects by itself, resuming
+// after the last change it saw.
+const CHANGE_TYPES = ["member.created", "member.updated", "member.deleted", "period.created",
+                      "period.updated", "period.deleted", "roster.bulk"];
+
+function listen() {
+  const live = document.getElementById("live");
+  const source = new EventSource("/api/changes/stream");
+  source.addEventListener("open", () => {
+    live.dataset.state = "on";
+    live.textContent = "● live";
+  });
+  source.addEventListener("error", () => {
+    live.dataset.state = "off";
+    live.textContent = "○ reconnecting";
+  });
+  CHANGE_TYPES.forEach((type) => source.addEventListener(type, refreshSoon));
+}
+
+async function load() {
   const days = Number(document.getElementById("range").value);
   const calendar = document.getElementById("calendar").value;
   const since = new Date(Date.now() - days * 86400000).toISOString();
@@ -108,3 +166,4 @@ async function refresh() {
 document.getElementById("range").addEventListener("change", refresh);
 document.getElementById("calendar").addEventListener("change", refresh);
 refresh();
+listen();

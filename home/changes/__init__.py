@@ -1,0 +1,1 @@
+"""Changes: the change feed, its live stream and the webhooks that push it."""
