@@ -15,6 +15,7 @@ from home.admin.mount import admin_mount
 from home.admin.site import build_admin
 from home.api.changes import ChangesController
 from home.api.clock import Clock
+from home.api.closing import CloseIn, ClosingController
 from home.api.docs import docs_assets_router, docs_render_plugins, docs_router
 from home.api.errors import EXCEPTION_HANDLERS
 from home.api.fetch import FetchController, PublicFetchController
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None, clock: Clock = time.time) -> Li
             ReportsController,
             ChangesController,
             WebhooksController,
+            ClosingController,
             DashboardController,
             HealthController,
             docs_assets_router(),
@@ -94,7 +96,7 @@ def create_app(settings: Settings | None = None, clock: Clock = time.time) -> Li
         debug=settings.debug,
     )
     add_time_zones(app)
-    forbid_unknown_fields(app, NewMemberIn, PeriodIn, SessionAt, EndpointIn, DisableIn)
+    forbid_unknown_fields(app, NewMemberIn, PeriodIn, SessionAt, EndpointIn, DisableIn, CloseIn)
     fetch_styles_any_of(app)
     fetch_head_parameters(app)
     activity_csv(app)

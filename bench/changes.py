@@ -126,7 +126,15 @@ async def run_engine(engine: str, args: argparse.Namespace) -> dict[str, float]:
     lost = duplicated = 0
     try:
         cli.check(cli.piccolo("migrations", "forwards", "all", env=server.env))
-        key = cli.check(cli.piccolo("home", "new_api_key", "changes-bench", env=server.env))
+        key = cli.check(
+            cli.piccolo(
+                "home",
+                "new_api_key",
+                "changes-bench",
+                "--scope=read,sessions:write,members:write,admin",
+                env=server.env,
+            )
+        )
         key = key.strip().splitlines()[-1]
         headers = {"authorization": f"Bearer {key}"}
         with server:

@@ -150,7 +150,15 @@ async def main(args: argparse.Namespace) -> int:
     server = Server(env, workers=workers, API_RATE_LIMIT="1000000")
     try:
         cli.check(cli.piccolo("migrations", "forwards", "all", env=server.env))
-        key = cli.check(cli.piccolo("home", "new_api_key", "ingest-bench", env=server.env))
+        key = cli.check(
+            cli.piccolo(
+                "home",
+                "new_api_key",
+                "ingest-bench",
+                "--scope=read,sessions:write,members:write,admin",
+                env=server.env,
+            )
+        )
         key = key.strip().splitlines()[-1]
         with server:
             async with httpx.AsyncClient(

@@ -7,8 +7,9 @@ from piccolo.conf.apps import AppConfig, Command
 from home.changes.tables import WebhookAttempt, WebhookEndpoint, WebhookRedelivery
 from home.commands.ensure_admin import ensure_admin
 from home.commands.new_api_key import new_api_key
+from home.commands.new_staff import new_staff
 from home.commands.populate import populate
-from home.roster.tables import ActivityPeriod, ApiKey, AuditEntry, Member
+from home.roster.tables import ActivityPeriod, ApiKey, AuditEntry, Closing, Member
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "piccolo_migrations"
 
@@ -20,6 +21,7 @@ APP_CONFIG = AppConfig(
         ActivityPeriod,
         ApiKey,
         AuditEntry,
+        Closing,
         WebhookEndpoint,
         WebhookAttempt,
         WebhookRedelivery,
@@ -29,5 +31,6 @@ APP_CONFIG = AppConfig(
         Command(callable=populate, aliases=["seed"]),
         Command(callable=ensure_admin),
         Command(callable=new_api_key),
+        Command(callable=new_staff),
     ],
 )

@@ -130,7 +130,9 @@ class Database:
         self.env = env
 
     async def clear(self) -> None:
-        """Empty the tables (children first) so each test starts clean."""
+        """Empty the tables (children first) so each test starts clean, nothing closed."""
+        await self.engine.run_ddl("DELETE FROM closing")
+        await self.engine.run_ddl("INSERT INTO closing (id, until) VALUES (1, NULL)")
         for table in [*TABLES_TO_CLEAR, *ENGINE_TABLES_TO_CLEAR[self.kind]]:
             await self.engine.run_ddl(f'DELETE FROM "{table}"')
         await self.engine.run_ddl("UPDATE roster_change_pruned SET txid = 0, change_id = 0")
@@ -203,6 +205,18 @@ async def pg(databases):
 async def sqlite_db(databases):
     """Only the SQLite test database, bound and empty: for what only SQLite does."""
     return await _bound(databases, "sqlite")
+
+
+@pytest.fixture(params=ENGINES)
+async def fresh(request, tmp_path):
+    """A brand-new migrated database of its own, bound while the test runs."""
+    previous = piccolo_conf.DB
+    database, cleanup = await make_database(request.param, tmp_path)
+    try:
+        yield database
+    finally:
+        await cleanup()
+        bind(previous)
 
 
 _client_hosts = (f"127.0.{i // 250}.{i % 250 + 1}" for i in itertools.count())

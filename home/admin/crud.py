@@ -16,6 +16,7 @@ from piccolo_api.crud.endpoints import PiccoloCRUD
 from starlette.requests import Request
 from starlette.responses import Response
 
+from home.roster import closing
 from home.roster.tables import ActivityPeriod
 from home.storage import Storage
 from home.storage.base import Adapter, Rule
@@ -30,6 +31,11 @@ RULE_MESSAGES = {
     ),
     Rule.ONE_RUNNING: ("end_time", "this member already has a running session; give this an end"),
     Rule.ENDS_AFTER_START: ("end_time", "a period must end at or after its start"),
+    Rule.CLOSED: (
+        "start_time",
+        "a period starting before it cannot be added, changed or deleted, nor a member who has "
+        "one; a superuser can reopen them (Forms: Reopen closed periods)",
+    ),
 }
 
 
@@ -116,26 +122,29 @@ async def _audited(
             if response.status_code >= 400:
                 raise _Refused(response)
     except _Refused as refused:
-        return _explained(refused.response, adapter)
+        return await _explained(refused.response, adapter)
     except Exception as error:
         rule = adapter.broken_rule(error)
         if rule not in RULE_MESSAGES:
             raise
-        return _form_error(*RULE_MESSAGES[rule])
+        return await _form_error(rule)
     return response
 
 
-def _explained(response: Response, adapter: Adapter) -> Response:
+async def _explained(response: Response, adapter: Adapter) -> Response:
     """Piccolo's `{"db_error": ...}` answer for a broken rule, in the form's own error shape."""
     try:
         text = json.loads(response.body).get("db_error")
     except (ValueError, AttributeError):
         return response
     rule = adapter.rule_in_text(text) if isinstance(text, str) else None
-    return _form_error(*RULE_MESSAGES[rule]) if rule in RULE_MESSAGES else response
+    return await _form_error(rule) if rule in RULE_MESSAGES else response
 
 
-def _form_error(column: str, message: str) -> Response:
+async def _form_error(rule: Rule) -> Response:
+    column, message = RULE_MESSAGES[rule]
+    if rule is Rule.CLOSED:  # name the closing itself
+        message = f"{(await closing.current()).describe()}: {message}"
     detail = [{"loc": ["body", column], "msg": message, "type": "value_error"}]
     return Response(json.dumps({"detail": detail}), status_code=422, media_type="application/json")
 

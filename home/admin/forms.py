@@ -15,20 +15,27 @@ from starlette.requests import Request
 from home.admin.crud import actor
 from home.changes import webhooks
 from home.roster.api_keys import ApiKeyError, create_api_key
-from home.roster.demo import MAX_MEMBERS, MAX_PERIODS, populate_roster
+from home.roster import closing
+from home.roster.demo import parse_count, populate_roster
 from home.roster.tables import KEY_NAME_MAX_LENGTH, ApiKey
 from home.settings import Settings
 from home.storage import Storage
+
+
+# What a demo needs, and no more: one request may not write millions of rows (the command
+# line, `piccolo home populate`, goes up to 1,000,000 members).
+DEMO_MAX_MEMBERS = 10_000
+DEMO_MAX_PERIODS = 20
 
 
 class DemoMembers(BaseModel):
     """What the form asks for; the limits are checked by `parse_count`, as on the command line."""
 
     count: int = Field(
-        default=10, description=f"How many members to create, from 1 to {MAX_MEMBERS:,}."
+        default=10, description=f"How many members to create, from 1 to {DEMO_MAX_MEMBERS:,}."
     )
     periods: int = Field(
-        default=3, description=f"Activity periods per member, from 0 to {MAX_PERIODS}."
+        default=3, description=f"Activity periods per member, from 0 to {DEMO_MAX_PERIODS}."
     )
 
     @field_validator("count", "periods", mode="before")
@@ -47,6 +54,50 @@ class KeyName(BaseModel):
         description=f"Which system uses the key, e.g. door-scanner (up to "
         f"{KEY_NAME_MAX_LENGTH} characters)."
     )
+
+
+class NewKey(KeyName):
+    """An API key to make: its name, what it may do, for whom, until when."""
+
+    scopes: str = Field(
+        default="read",
+        description="Comma separated: read (GET of members, reports and changes), "
+        "sessions:write (start, stop and add periods), members:write (create members), admin "
+        "(webhooks and closing periods).",
+    )
+    members: str = Field(
+        default="",
+        description="Member ids, comma separated, to limit the key to (empty: every member).",
+    )
+    expires: str = Field(
+        default="", description="When it stops working, e.g. 2027-01-01T00:00:00Z (empty: never)."
+    )
+
+
+class CloseUntil(BaseModel):
+    """Up to when periods are closed."""
+
+    until: str = Field(
+        description="An instant with its offset, e.g. 2026-12-01T00:00:00Z: periods starting "
+        "before it can no longer be added, changed or deleted."
+    )
+
+
+class ReopenUntil(BaseModel):
+    """Up to when periods stay closed after reopening."""
+
+    until: str = Field(
+        default="",
+        description="An earlier instant than the closing's, e.g. 2026-11-01T00:00:00Z; empty "
+        "reopens everything.",
+    )
+
+
+def _instant(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text.strip().upper().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{text[:60]!r} is not a time such as 2026-12-01T00:00:00Z") from None
 
 
 class NewEndpoint(BaseModel):
@@ -93,19 +144,32 @@ def forms(storage: Storage, settings: Settings) -> list[FormConfig]:
     async def generate_demo_members(request: Request, data: DemoMembers) -> str:
         """Create the members in one transaction; `populate_roster` refuses a bad count before
         anything is written."""
-        result = await populate_roster(
-            storage.adapter(), data.count, data.periods, actor=actor(request)
-        )
+        count = parse_count(data.count, name="count", low=1, high=DEMO_MAX_MEMBERS)
+        periods = parse_count(data.periods, name="periods", low=0, high=DEMO_MAX_PERIODS)
+        result = await populate_roster(storage.adapter(), count, periods, actor=actor(request))
         return (
             f"Created {result.members:,} members and {result.periods:,} activity periods "
             f"in {result.seconds:.2f} s"
         )
 
-    async def make_api_key(request: Request, data: KeyName) -> str:
+    async def make_api_key(request: Request, data: NewKey) -> str:
         """Make a key; its only copy is in this answer."""
-        key = await create_api_key(storage.adapter(), data.name, actor=actor(request))
+        made = await create_api_key(
+            storage.adapter(),
+            data.name,
+            actor=actor(request),
+            scopes=data.scopes,
+            members=data.members,
+            expires=data.expires,
+        )
+        limits = f"scopes {', '.join(made.scopes)}"
+        if made.members is not None:
+            limits += f"; {len(made.members)} member(s) only"
+        if made.expires_at is not None:
+            limits += f"; expires {made.expires_at:%Y-%m-%dT%H:%M:%SZ}"
         return (
-            f"API key {data.name.strip()!r}: {key} (shown once: copy it now; only its hash is kept)"
+            f"API key {made.name!r} ({limits}): {made.key} (shown once: copy it now; only its "
+            "hash is kept)"
         )
 
     async def revoke_api_key(request: Request, data: KeyName) -> str:
@@ -120,6 +184,19 @@ def forms(storage: Storage, settings: Settings) -> list[FormConfig]:
         if not revoked:
             raise ApiKeyError(f"no active API key is named {name!r}; see the Api Key list")
         return f"API key {name!r} is revoked; requests with it get 401 from now on"
+
+    async def close_periods(request: Request, data: CloseUntil) -> str:
+        """Close the books up to an instant."""
+        closed = await closing.close(
+            storage.adapter(), _instant(data.until), actor(request), datetime.now(UTC)
+        )
+        return closed.describe()
+
+    async def reopen_periods(request: Request, data: ReopenUntil) -> str:
+        """Move the closing back: a superuser's action (read-only staff write nothing)."""
+        until = _instant(data.until) if data.until.strip() else None
+        reopened = await closing.reopen(storage.adapter(), until, actor(request), datetime.now(UTC))
+        return f"Reopened: {reopened.describe()}"
 
     async def register_endpoint(request: Request, data: NewEndpoint) -> str:
         """Register an endpoint; its secret is in this answer only."""
@@ -171,13 +248,14 @@ def forms(storage: Storage, settings: Settings) -> list[FormConfig]:
             endpoint=generate_demo_members,
             description=(
                 "Adds random members (10 capital letters, a random valid zone), each with periods "
-                "in the past 30 days, in one transaction: the same code and limits as the command "
-                "piccolo home populate COUNT --periods=N."
+                f"in the past 30 days, in one transaction: up to {DEMO_MAX_MEMBERS:,} members "
+                f"and {DEMO_MAX_PERIODS} periods each, with the code of the command piccolo home "
+                "populate COUNT --periods=N (which makes more)."
             ),
         ),
         FormConfig(
             name="Create API key",
-            pydantic_model=KeyName,
+            pydantic_model=NewKey,
             endpoint=make_api_key,
             description=(
                 "A key for a system that records sessions through /api/members. The key is shown "
@@ -189,6 +267,21 @@ def forms(storage: Storage, settings: Settings) -> list[FormConfig]:
             pydantic_model=KeyName,
             endpoint=revoke_api_key,
             description="Requests with the key get 401 from the moment it is revoked.",
+        ),
+        FormConfig(
+            name="Close periods",
+            pydantic_model=CloseUntil,
+            endpoint=close_periods,
+            description=(
+                "After payroll has been run: periods starting before the instant can no longer "
+                "be added, changed or deleted, by anyone, nor a member who has one."
+            ),
+        ),
+        FormConfig(
+            name="Reopen closed periods",
+            pydantic_model=ReopenUntil,
+            endpoint=reopen_periods,
+            description="Move the closing back, for a correction (audited, superusers only).",
         ),
         FormConfig(
             name="Register webhook endpoint",

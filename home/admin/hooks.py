@@ -147,9 +147,10 @@ async def refuse_put(piccolo_crud: PiccoloCRUD, request: Request) -> None:
 async def read_only(piccolo_crud: PiccoloCRUD, request: Request) -> None:
     """Refuse any write to a table the admin only shows."""
     table = piccolo_crud.table._meta.tablename
-    hint = (
-        "make and revoke API keys with Forms: Create API key, Revoke API key"
-        if table == "api_key"
-        else "it is written by the database as things change"
-    )
+    hints = {
+        "api_key": "make and revoke API keys with Forms: Create API key, Revoke API key",
+        "closing": "close periods with Forms: Close periods (reopening: Reopen closed periods)",
+        "webhook_endpoint": "use Forms: Register webhook endpoint, Change webhook endpoint",
+    }
+    hint = hints.get(table, "it is written by the database as things change")
     raise HTTPException(status_code=405, detail=f"{table} is read-only here: {hint}.")

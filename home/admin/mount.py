@@ -6,6 +6,7 @@ from litestar import asgi
 from litestar.handlers import ASGIRouteHandler
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from home.admin import staff
 from home.admin.body_guard import body_problem
 from home.admin.crud import STORAGE_KEY
 from home.server import metrics
@@ -37,6 +38,9 @@ async def guarded(admin: ASGIApp, scope: Scope, receive: Receive, send: Send) ->
         # PostgreSQL refuses NUL in text, and the admin's filters would answer that with a 500.
         await send_json(send, 400, {"detail": "the URL contains a NUL character (%00); remove it"})
         return
+    if scope["type"] == "http" and staff.refuses(scope) and await staff.is_read_only(scope):
+        await send_json(send, 403, {"detail": staff.READ_ONLY_MESSAGE})
+        return
     if scope["type"] == "http" and scope.get("method") in WRITES:
         body, receive = await _buffered(receive)
         if body is None:
@@ -50,7 +54,10 @@ async def guarded(admin: ASGIApp, scope: Scope, receive: Receive, send: Send) ->
             await send_json(send, 422, {"detail": [error]})
             return
     if scope["type"] == "http" and scope.get("method") == "GET" and scope.get("path") == "/":
-        send = _with_return_script(send)
+        extra = RETURN_SCRIPT
+        if await staff.is_read_only(scope):
+            extra += staff.READ_ONLY_STYLE
+        send = _with_page_additions(send, extra)
     if scope["type"] == "http" and scope.get("path") == LOGIN_PATH and scope["method"] == "POST":
         send = _counting_login_failures(send)
     await admin(scope, receive, send)
@@ -62,8 +69,9 @@ WRITES = {"POST", "PATCH", "PUT"}
 RETURN_SCRIPT = b'<script src="/dashboard/assets/return.js"></script>'
 
 
-def _with_return_script(send: Send) -> Send:
-    """`send` for the admin's page, with the dashboard's return script added before </body>."""
+def _with_page_additions(send: Send, extra: bytes) -> Send:
+    """`send` for the admin's page, with `extra` (the dashboard's return script, and the
+    read-only style sheet) added before </body>."""
     start: Message | None = None
     chunks: list[bytes] = []
 
@@ -82,7 +90,7 @@ def _with_return_script(send: Send) -> Send:
         chunks.append(message.get("body", b""))
         if message.get("more_body", False):
             return
-        body = b"".join(chunks).replace(b"</body>", RETURN_SCRIPT + b"</body>", 1)
+        body = b"".join(chunks).replace(b"</body>", extra + b"</body>", 1)
         headers = [(k, v) for k, v in start.get("headers", []) if k != b"content-length"]
         headers.append((b"content-length", str(len(body)).encode()))
         await send({**start, "headers": headers})

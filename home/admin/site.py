@@ -31,6 +31,7 @@ from home.admin.tables import (
     AdminActivityPeriod,
     AdminApiKey,
     AdminAuditEntry,
+    AdminClosing,
     AdminMember,
     AdminUser,
     AdminWebhookAttempt,
@@ -97,6 +98,9 @@ API_KEY_CONFIG = TableConfig(
     visible_columns=[
         AdminApiKey.name,
         AdminApiKey.prefix,
+        AdminApiKey.scopes,
+        AdminApiKey.member_ids,
+        AdminApiKey.expires_at,
         AdminApiKey.active,
         AdminApiKey.created_at,
         AdminApiKey.last_used_at,
@@ -133,6 +137,14 @@ AUDIT_CONFIG = TableConfig(
     validators=READ_ONLY,
 )
 
+
+CLOSING_CONFIG = TableConfig(
+    AdminClosing,
+    visible_columns=[AdminClosing.until, AdminClosing.changed_at, AdminClosing.changed_by],
+    link_column=AdminClosing.until,
+    menu_group=MENU_GROUP,
+    validators=READ_ONLY,
+)
 
 WEBHOOK_ENDPOINT_CONFIG = TableConfig(
     AdminWebhookEndpoint,
@@ -195,6 +207,7 @@ def build_admin(config: Settings, storage: Storage):
             PERIOD_CONFIG,
             API_KEY_CONFIG,
             AUDIT_CONFIG,
+            CLOSING_CONFIG,
             WEBHOOK_ENDPOINT_CONFIG,
             WEBHOOK_ATTEMPT_CONFIG,
         ],

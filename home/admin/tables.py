@@ -17,6 +17,7 @@ from home.roster.tables import (
     ActivityPeriod,
     ApiKey,
     AuditEntry,
+    Closing,
     Member,
 )
 from home.roster.validation import known_zones
@@ -73,6 +74,11 @@ class AdminAuditEntry(AuditEntry, tablename="audit_entry"):
     """The audit trail, read-only."""
 
 
+class AdminClosing(Closing, tablename="closing"):
+    """Up to when periods are closed, read-only here: moved through the admin's forms (or the
+    API), so that reopening stays a superuser's own, audited action."""
+
+
 class AdminWebhookEndpoint(WebhookEndpoint, tablename="webhook_endpoint"):
     """Webhook endpoints, read-only here: registered, changed and deleted through the admin's
     forms (or the API), so that a secret is shown once and every change is audited."""
@@ -115,6 +121,7 @@ ADMIN_TABLES = (
     AdminActivityPeriod,
     AdminApiKey,
     AdminAuditEntry,
+    AdminClosing,
     AdminWebhookEndpoint,
     AdminWebhookAttempt,
     AdminUser,

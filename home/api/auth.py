@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import hmac
 import math
+from typing import Any
 
 from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException, TooManyRequestsException
+from litestar.exceptions import (
+    NotAuthorizedException,
+    PermissionDeniedException,
+    TooManyRequestsException,
+)
 from litestar.handlers.base import BaseRouteHandler
 from piccolo_api.session_auth.tables import SessionsBase
 
 from home.api import clock
-from home.roster.api_keys import authenticate, note_use
+from home.roster.api_keys import SCOPE_TEXT, authenticate, note_use
+from home.roster.timefmt import format_rfc3339
 from home.storage import Storage
 
 CHALLENGE = {"www-authenticate": 'Bearer realm="roster"'}
@@ -62,8 +68,15 @@ async def require_metrics_token(connection: ASGIConnection, _handler: BaseRouteH
     _require_token(connection, expected, "/metrics", "METRICS_TOKEN")
 
 
-async def require_api_key(connection: ASGIConnection, _handler: BaseRouteHandler) -> None:
-    """Litestar guard: a valid, unrevoked API key within its rate limit (else 401 or 429).
+def scoped(scope: str) -> dict[str, Any]:
+    """Route arguments for a handler that needs `scope`: the guard reads it from `opt`, and
+    OpenAPI shows it (as the security requirement's role, and in the description)."""
+    return {"opt": {"scope": scope}, "security": [{"ApiKey": [scope]}]}
+
+
+async def require_api_key(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    """Litestar guard: a valid, unrevoked, unexpired API key within its rate limit (else 401 or
+    429) that holds the scope the handler needs (else 403).
 
     The caller is kept in `connection.state.caller` for the handler and the audit trail.
     """
@@ -85,6 +98,12 @@ async def require_api_key(connection: ASGIConnection, _handler: BaseRouteHandler
             detail="the API key is unknown or revoked: ask an operator for a valid key",
             headers=CHALLENGE,
         )
+    if caller.expires_at is not None and caller.expires_at.timestamp() <= now:
+        raise NotAuthorizedException(
+            detail=f"the API key {caller.name!r} expired at "
+            f"{format_rfc3339(caller.expires_at)}: ask an operator for a new one",
+            headers=CHALLENGE,
+        )
     limit = connection.app.state.settings.api_rate_limit
     if count == 1:
         await note_use(caller.key_id)
@@ -94,6 +113,14 @@ async def require_api_key(connection: ASGIConnection, _handler: BaseRouteHandler
             detail=f"this API key made more than {limit} requests this minute; retry after "
             f"{retry_after} s",
             headers={"retry-after": str(retry_after)},
+        )
+    # A handler that names no scope needs the strictest: a forgotten one refuses, not allows.
+    scope = handler.opt.get("scope", "admin")
+    if scope not in caller.scopes:
+        raise PermissionDeniedException(
+            detail=f"the API key {caller.name!r} lacks the scope {scope} ({SCOPE_TEXT[scope]}), "
+            f"which {connection.scope['method']} {connection.url.path} needs: ask an operator "
+            "for a key with it"
         )
     connection.state.caller = caller
 

@@ -20,6 +20,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from home.api.auth import require_reader
 from home.api.openapi import accepts
+from home.api.reports import visible_members
 from home.api.schemas import ErrorResponse
 from home.changes import feed
 from home.changes.feed import Change, FeedError, FeedGone
@@ -86,6 +87,8 @@ class ChangesController(Controller):
     path = "/api/changes"
     tags = ["changes"]
     guards = [require_reader]
+    # An API key reading them needs the scope `read` (a token or an admin session none).
+    opt = {"scope": "read"}
 
     @get("/", summary="Changes after a cursor, oldest first", responses=ERRORS)
     async def changes(
@@ -116,7 +119,11 @@ class ChangesController(Controller):
             page = await feed.read_changes(storage.adapter(), after, _limit(limit))
         except FeedError as error:
             raise _refusal(error) from None
-        return ChangesResponse(ok=True, changes=page.changes, next=page.next)
+        changes = page.changes
+        if (visible := visible_members(request)) is not None:
+            # A key limited to some members sees their changes only; `next` still moves on.
+            changes = [change for change in changes if feed.concerns(change, visible)]
+        return ChangesResponse(ok=True, changes=changes, next=page.next)
 
     @get(
         "/stream",
@@ -158,10 +165,14 @@ class ChangesController(Controller):
                 await feed.read_changes(adapter, resume, 1)  # 410 now rather than mid-stream
         except FeedError as error:
             raise _refusal(error) from None
-        return ServerSentEvent(_events(request.app.state, feed.encode_cursor(start)))
+        return ServerSentEvent(
+            _events(request.app.state, feed.encode_cursor(start), visible_members(request))
+        )
 
 
-async def _events(state: State, cursor: str) -> AsyncIterator[ServerSentEventMessage]:
+async def _events(
+    state: State, cursor: str, visible: frozenset[str] | None
+) -> AsyncIterator[ServerSentEventMessage]:
     """The stream's events from `cursor` on, a heartbeat when quiet, until the server stops."""
     storage: Storage = state.storage
     heartbeat = state.settings.stream_heartbeat_seconds
@@ -175,6 +186,8 @@ async def _events(state: State, cursor: str) -> AsyncIterator[ServerSentEventMes
                 yield ServerSentEventMessage(event="gone", data=str(error))
                 return
             for change in page.changes:
+                if visible is not None and not feed.concerns(change, visible):
+                    continue
                 yield ServerSentEventMessage(
                     id=change.id, event=change.type, data=_encode(change).decode()
                 )

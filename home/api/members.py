@@ -8,12 +8,12 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.exceptions import ClientException, NotFoundException
+from litestar.exceptions import ClientException, NotFoundException, PermissionDeniedException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
 
 from home.api import clock
-from home.api.auth import require_api_key
+from home.api.auth import require_api_key, scoped
 from home.api.openapi import accepts
 from home.api.query import STYLES, FetchQuery
 from home.api.render import member_rows
@@ -28,7 +28,8 @@ from home.api.schemas import (
     SessionOut,
 )
 from home.api.writes import write
-from home.roster import sessions
+from home.roster import closing, sessions
+from home.roster.api_keys import Caller
 from home.roster.sessions import Period, RosterError
 from home.roster.timefmt import format_rfc3339
 from home.storage import Storage
@@ -68,7 +69,8 @@ def session_out(period: Period) -> SessionOut:
 def _errors(*statuses: int) -> dict[int, ResponseSpec]:
     described = {
         400: "The body or a time is invalid; `error` says what to change",
-        401: "The API key is missing, unknown or revoked",
+        401: "The API key is missing, unknown, revoked or expired",
+        403: "The API key lacks the scope this operation needs, or may not create members",
         404: "No member with this id",
         409: "It conflicts with what is stored (a running session, an overlap); `error` names it",
         413: "The body is larger than 16 KiB",
@@ -82,7 +84,7 @@ def _errors(*statuses: int) -> dict[int, ResponseSpec]:
     }
 
 
-WRITE_ERRORS = (400, 401, 404, 409, 413, 422, 429, 503)
+WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 422, 429, 503)
 MemberId = Annotated[
     str,
     PathParameter(
@@ -111,14 +113,15 @@ class MembersController(Controller):
     path = "/api/members"
     tags = ["sessions"]
     guards = [require_api_key]
-    security = [{"ApiKey": []}]
     request_max_body_size = MAX_BODY_BYTES
 
     @post(
         "/",
         summary="Add a member",
+        description="Needs the scope `members:write`.",
         status_code=201,
-        responses=_errors(400, 401, 413, 422, 429, 503),
+        responses=_errors(400, 401, 403, 413, 422, 429, 503),
+        **scoped("members:write"),
     )
     async def create_member(
         self,
@@ -127,6 +130,13 @@ class MembersController(Controller):
         idempotency_key: IdempotencyKey = None,
     ) -> Response[MemberCreated]:
         """`{"real_name", "tz"}` → the member with its new `id`."""
+
+        caller: Caller = request.state.caller
+        if caller.members is not None:
+            raise PermissionDeniedException(
+                detail=f"the API key {caller.name!r} is limited to some members and cannot "
+                "create members: use a key with the scope members:write for every member"
+            )
 
         async def operation(_adapter: Any) -> tuple[int, MemberCreated]:
             member = await sessions.create_member(data.real_name, data.tz)
@@ -137,7 +147,9 @@ class MembersController(Controller):
     @get(
         "/{member_id:str}",
         summary="A member as /fetch/ lists it, with the running session",
-        responses=_errors(400, 401, 404, 429, 503),
+        description="Needs the scope `read`.",
+        responses=_errors(400, 401, 403, 404, 429, 503),
+        **scoped("read"),
     )
     async def member(
         self,
@@ -156,7 +168,7 @@ class MembersController(Controller):
         if style is not None and style not in STYLES:
             raise ClientException(detail=f"style must be one of {', '.join(STYLES)}, not {style!r}")
         try:
-            member_id = sessions.member_uuid(member_id)
+            member_id = _visible(request, member_id)
         except RosterError as error:
             raise NotFoundException(detail=str(error)) from None
         storage: Storage = request.app.state.storage
@@ -171,14 +183,20 @@ class MembersController(Controller):
             )
         shaped, running_since = found
         active_since = None if running_since is None else format_rfc3339(running_since)
+        closed = (await closing.current()).until
+        closed_until = None if closed is None else format_rfc3339(closed)
         fields = msgspec.structs.asdict(shaped)
         if query.style == "fullthrottle":
-            return FullThrottleMemberDetail(**fields, active_since=active_since)
-        return MemberDetail(**fields, active_since=active_since)
+            return FullThrottleMemberDetail(
+                **fields, active_since=active_since, closed_until=closed_until
+            )
+        return MemberDetail(**fields, active_since=active_since, closed_until=closed_until)
 
     @post(
         "/{member_id:str}/sessions/start",
         summary="Start the member's session",
+        description="Needs the scope `sessions:write`.",
+        **scoped("sessions:write"),
         status_code=201,
         responses=_errors(*WRITE_ERRORS),
     )
@@ -193,7 +211,7 @@ class MembersController(Controller):
         at, now = _at(data), clock.utc_now(request)
 
         async def operation(adapter: Any) -> tuple[int, SessionOut]:
-            member = sessions.member_uuid(member_id)
+            member = _visible(request, member_id)
             period = await sessions.start_session(adapter, member, at, now)
             return 201, session_out(period)
 
@@ -202,6 +220,8 @@ class MembersController(Controller):
     @post(
         "/{member_id:str}/sessions/stop",
         summary="Stop the member's running session",
+        description="Needs the scope `sessions:write`.",
+        **scoped("sessions:write"),
         status_code=200,
         responses=_errors(*WRITE_ERRORS),
     )
@@ -216,7 +236,7 @@ class MembersController(Controller):
         at, now = _at(data), clock.utc_now(request)
 
         async def operation(adapter: Any) -> tuple[int, SessionOut]:
-            member = sessions.member_uuid(member_id)
+            member = _visible(request, member_id)
             period = await sessions.stop_session(adapter, member, at, now)
             return 200, session_out(period)
 
@@ -225,6 +245,8 @@ class MembersController(Controller):
     @post(
         "/{member_id:str}/periods",
         summary="Record a finished period after the fact",
+        description="Needs the scope `sessions:write`.",
+        **scoped("sessions:write"),
         status_code=201,
         responses=_errors(*WRITE_ERRORS),
     )
@@ -241,11 +263,21 @@ class MembersController(Controller):
         now = clock.utc_now(request)
 
         async def operation(adapter: Any) -> tuple[int, SessionOut]:
-            member = sessions.member_uuid(member_id)
+            member = _visible(request, member_id)
             period = await sessions.add_period(adapter, member, start, end, now)
             return 201, session_out(period)
 
         return await write(request, operation)
+
+
+def _visible(request: Request[Any, Any, Any], member_id: str) -> str:
+    """The member's id, when the caller's key may see the member; a key limited to other
+    members is answered as if the member did not exist."""
+    member = sessions.member_uuid(member_id)
+    caller: Caller = request.state.caller
+    if not caller.may_see(member):
+        raise sessions.unknown_member(member)
+    return member
 
 
 def _at(data: SessionAt | None) -> datetime | None:

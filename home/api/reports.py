@@ -7,6 +7,7 @@ like /fetch/); a report that counts running sessions up to now is kept for the m
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -28,7 +29,7 @@ from home.api.openapi import accepts, zone_reference
 from home.api.query import TIME_TEXT, FetchQueryError, parse_time
 from home.api.response import accepts_gzip, cache_headers, etag_for, matches
 from home.api.schemas import ErrorResponse
-from home.roster import reports
+from home.roster import closing, reports
 from home.roster.validation import FIRST_YEAR, LAST_YEAR, check_tz
 from home.storage import DataVersion, Storage
 from home.storage import report_query as sql
@@ -62,6 +63,8 @@ class ActivityReport(msgspec.Struct):
     tz: str
     members: list[BucketedMember]
     totals: dict[str, int]
+    closed_until: str | None
+    """Periods starting before it are closed: these figures no longer change (null: none is)."""
 
 
 class ActiveMember(msgspec.Struct):
@@ -125,9 +128,28 @@ class ReportService:
         key: str,
         compute: Callable[[DataVersion, list[list[Any]]], bytes],
         statements: list[tuple[str, Any]],
+        member_columns: tuple[int | None, ...] = (),
     ) -> Response[Any]:
         """The report `key` names: from the cache, or `compute`d from `statements` read in one
-        snapshot."""
+        snapshot. For an API key limited to some members, only their rows are computed from
+        (`member_columns`: where each statement's rows hold the member's id)."""
+        visible = visible_members(request)
+        if visible is not None:
+            digest = hashlib.blake2b(",".join(sorted(visible)).encode(), digest_size=8)
+            key = f"{key} for {digest.hexdigest()}"
+            inner = compute
+
+            def compute(version: DataVersion, rows: list[list[Any]]) -> bytes:
+                kept = [
+                    statement_rows
+                    if column is None
+                    else [row for row in statement_rows if row[column] in visible]
+                    for statement_rows, column in zip(
+                        rows, [*member_columns, *[None] * len(rows)], strict=False
+                    )
+                ]
+                return inner(version, kept)
+
         adapter = self.storage.adapter()
         version = await adapter.current_version()
         tag = hashlib.blake2b(key.encode(), digest_size=6).hexdigest()
@@ -150,6 +172,13 @@ class ReportService:
         headers = cache_headers(etag_for(version, tag, gzipped), gzipped)
         media = MediaType.TEXT if key.startswith("csv") else MediaType.JSON
         return Response(content=body, media_type=media, headers=headers)
+
+
+def visible_members(request: Request[Any, Any, Any]) -> frozenset[str] | None:
+    """The only members the request's API key may see, or None: every member (no key, a
+    token, an admin session, or a key for every member)."""
+    caller = getattr(request.state, "caller", None)
+    return None if caller is None else caller.members
 
 
 def report_window(since: str | None, until: str | None, now: float) -> tuple[float, float]:
@@ -244,6 +273,8 @@ class ReportsController(Controller):
     path = "/api/reports"
     tags = ["reports"]
     guards = [require_reader]
+    # An API key reading them needs the scope `read` (a token or an admin session none).
+    opt = {"scope": "read"}
 
     @get("/activity", summary="Seconds active per day or week", responses=ERRORS)
     async def activity(
@@ -299,6 +330,8 @@ class ReportsController(Controller):
         service: ReportService = request.app.state.reports
         adapter = service.storage.adapter()
         counted_to = min(end, now)
+        closed = (await closing.current()).until
+        closed_until = None if closed is None else reports.utc_text(closed.timestamp())
 
         def compute(_version: DataVersion, rows: list[list[Any]]) -> bytes:
             members, periods = rows
@@ -327,15 +360,17 @@ class ReportsController(Controller):
                         for m in listed
                     ],
                     totals=report.totals,
+                    closed_until=closed_until,
                 )
             )
 
-        key = f"{format} activity {start} {end} {counted_to} {group} {zone} {most}"
+        key = f"{format} activity {start} {end} {counted_to} {group} {zone} {most} {closed_until}"
         response = await service.answer(
             request,
             key,
             compute,
             [sql.members(adapter.dialect), sql.periods(adapter.dialect, start, end)],
+            member_columns=(0, 0),
         )
         if format == "csv" and response.status_code != 304:
             headers = {k: v for k, v in response.headers.items() if k.lower() != "content-type"}
@@ -374,7 +409,7 @@ class ReportsController(Controller):
             )
 
         return await service.answer(  # type: ignore[return-value]
-            request, f"active {now}", compute, [sql.running(adapter.dialect)]
+            request, f"active {now}", compute, [sql.running(adapter.dialect)], member_columns=(0,)
         )
 
     @get("/zones", summary="Members per time zone", responses=ERRORS)
@@ -382,6 +417,17 @@ class ReportsController(Controller):
         """How many members live in each time zone, the most first."""
         service: ReportService = request.app.state.reports
         adapter = service.storage.adapter()
+
+        if visible_members(request) is not None:  # counted from the members the key may see
+
+            def compute(_version: DataVersion, rows: list[list[Any]]) -> bytes:
+                counts = Counter(row[2] for row in rows[0])
+                ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+                return _encode(ZonesReport(ok=True, zones=[ZoneCount(*item) for item in ordered]))
+
+            return await service.answer(  # type: ignore[return-value]
+                request, "zones", compute, [sql.members(adapter.dialect)], member_columns=(0,)
+            )
 
         def compute(_version: DataVersion, rows: list[list[Any]]) -> bytes:
             return _encode(
@@ -418,4 +464,5 @@ class ReportsController(Controller):
             f"sessions {start} {end}",
             compute,
             [sql.periods(adapter.dialect, start, end)],
+            member_columns=(0,),
         )

@@ -128,13 +128,15 @@ class SessionOut(msgspec.Struct):
 
 
 class MemberDetail(msgspec.Struct):
-    """A member as /fetch/ lists it (finished periods), plus the start of the running session."""
+    """A member as /fetch/ lists it (finished periods), plus the start of the running session,
+    and up to when periods are closed (null: none is)."""
 
     id: str
     real_name: str
     tz: str
     activity: list[Period]
     active_since: str | None
+    closed_until: str | None
 
 
 class FullThrottleMemberDetail(msgspec.Struct):
@@ -145,3 +147,4 @@ class FullThrottleMemberDetail(msgspec.Struct):
     tz: str
     activity_periods: list[Period]
     active_since: str | None
+    closed_until: str | None

@@ -104,7 +104,8 @@ def _errors(*statuses: int) -> dict[int, ResponseSpec]:
     described = {
         400: "A parameter, the URL or the types cannot be used; `error` says why (a private "
         "address, say)",
-        401: "The API key is missing, unknown or revoked",
+        401: "The API key is missing, unknown, revoked or expired",
+        403: "The API key lacks the scope admin",
         404: "No endpoint with this id",
         413: "The body is larger than 16 KiB",
         429: "The API key's rate limit is used up; retry after Retry-After seconds",
@@ -125,14 +126,16 @@ class WebhooksController(Controller):
     path = "/api/webhooks"
     tags = ["webhooks"]
     guards = [require_api_key]
-    security = [{"ApiKey": []}]
+    # Every operation needs the scope `admin`.
+    opt = {"scope": "admin"}
+    security = [{"ApiKey": ["admin"]}]
     request_max_body_size = MAX_BODY_BYTES
 
     @post(
         "/",
         summary="Register an endpoint",
         status_code=201,
-        responses=_errors(400, 401, 413, 429, 503),
+        responses=_errors(400, 401, 403, 413, 429, 503),
     )
     async def register(
         self, request: Request[Any, Any, Any], data: JSONBody[EndpointIn]
@@ -155,7 +158,7 @@ class WebhooksController(Controller):
             raise _refusal(error) from None
         return Response(EndpointCreated(**_out(endpoint), secret=secret), status_code=201)
 
-    @get("/", summary="Every endpoint", responses=_errors(401, 429, 503))
+    @get("/", summary="Every endpoint", responses=_errors(401, 403, 429, 503))
     async def list_endpoints(self) -> EndpointList:
         """Every endpoint with `enabled` and, when disabled, why (never their secrets)."""
         found = await webhooks.list_endpoints()
@@ -165,7 +168,7 @@ class WebhooksController(Controller):
         "/{endpoint_id:int}",
         summary="Delete an endpoint",
         status_code=204,
-        responses=_errors(400, 401, 404, 429, 503),
+        responses=_errors(400, 401, 403, 404, 429, 503),
     )
     async def delete_endpoint(
         self, request: Request[Any, Any, Any], endpoint_id: EndpointId
@@ -183,7 +186,7 @@ class WebhooksController(Controller):
         "/{endpoint_id:int}/disable",
         summary="Disable an endpoint",
         status_code=200,
-        responses=_errors(400, 401, 404, 413, 429, 503),
+        responses=_errors(400, 401, 403, 404, 413, 429, 503),
     )
     async def disable(
         self,
@@ -206,7 +209,7 @@ class WebhooksController(Controller):
         "/{endpoint_id:int}/enable",
         summary="Enable an endpoint again",
         status_code=200,
-        responses=_errors(400, 401, 404, 429, 503),
+        responses=_errors(400, 401, 403, 404, 429, 503),
     )
     async def enable(self, request: Request[Any, Any, Any], endpoint_id: EndpointId) -> EndpointOut:
         """Deliveries resume where they stopped (the failed change first)."""
@@ -223,7 +226,7 @@ class WebhooksController(Controller):
         "/{endpoint_id:int}/secret",
         summary="Give an endpoint a new secret",
         status_code=200,
-        responses=_errors(400, 401, 404, 429, 503),
+        responses=_errors(400, 401, 403, 404, 429, 503),
     )
     async def rotate(self, request: Request[Any, Any, Any], endpoint_id: EndpointId) -> NewSecret:
         """A new signing secret, shown once; deliveries are signed with it from now on."""

@@ -134,6 +134,16 @@ def change(row: ChangeRow) -> Change:
     )
 
 
+def concerns(change: Change, members: frozenset[str]) -> bool:
+    """Whether a change is about one of `members` (a bulk run is about no member in
+    particular)."""
+    if change.type.startswith("member."):
+        return change.data["id"] in members
+    if change.type.startswith("period."):
+        return change.data["member_id"] in members
+    return False
+
+
 async def read_changes(adapter: Adapter, after: str | None, limit: int | None) -> Page:
     """The changes after the cursor `after` (None: the oldest kept), up to `limit`."""
     count = parse_limit(limit)

@@ -21,6 +21,7 @@ ASSETS = {
     "dashboard.js": (STATIC / "dashboard.js", "text/javascript"),
     "dashboard.css": (STATIC / "dashboard.css", "text/css"),
     "return.js": (STATIC / "return.js", "text/javascript"),
+    "read-only.css": (STATIC / "read-only.css", "text/css"),
     "plotly.min.js": (PLOTLY_JS, "text/javascript"),
 }
 LOGIN = "/admin/#/login/?nextURL=%2Fdashboard%2F"

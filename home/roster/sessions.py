@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from home.roster import closing
 from home.roster.tables import ActivityPeriod, Member
 from home.roster.timefmt import format_rfc3339
 from home.roster.validation import (
@@ -100,6 +101,23 @@ class StoppedTooEarly(Conflict):
         )
 
 
+class ClosedPeriod(Conflict):
+    """The database refused a period that starts before the closing; `explained()` names it."""
+
+    def __init__(self, start: datetime | None):
+        super().__init__("the period is closed")
+        self.start = start
+
+    async def explained(self) -> RosterError:
+        closed = await closing.current()
+        what = (
+            "the running session started before it"
+            if self.start is None
+            else f"a period starting {format_rfc3339(self.start)}"
+        )
+        return Conflict(f"{closed.describe()}: {what} cannot be added, changed or deleted")
+
+
 @dataclass(frozen=True)
 class Period:
     """A stored period; `end_time` is None while the session runs."""
@@ -134,7 +152,7 @@ async def create_member(real_name: Any, tz: Any) -> NewMember:
 async def member_exists(member_id: str) -> None:
     """Raise NotFound unless the member exists."""
     if not await Member.exists().where(Member.id == member_id):
-        raise NotFound(f"no member with id {member_id}; create one with POST /api/members")
+        raise unknown_member(member_id)
 
 
 async def running_session(member_id: str) -> Period | None:
@@ -217,7 +235,10 @@ async def stop_session(
             .returning(ActivityPeriod.id, ActivityPeriod.start_time)
         )
     except Exception as error:
-        if adapter.broken_rule(error) is not Rule.ENDS_AFTER_START:
+        rule = adapter.broken_rule(error)
+        if rule is Rule.CLOSED:
+            raise ClosedPeriod(None) from None
+        if rule is not Rule.ENDS_AFTER_START:
             raise
         raise StoppedTooEarly(member_id, at) from None
     if not updated:
@@ -260,9 +281,11 @@ def _refusal(
     """The RosterError for a write the database refused by a rule; None for other errors."""
     rule = adapter.broken_rule(error)
     if rule is Rule.MEMBER_EXISTS:
-        return NotFound(f"no member with id {member_id}; create one with POST /api/members")
+        return unknown_member(member_id)
     if rule in (Rule.NO_OVERLAP, Rule.ONE_RUNNING):
         return Clash(member_id, start, end)
+    if rule is Rule.CLOSED:
+        return ClosedPeriod(start)
     return None
 
 
@@ -291,6 +314,12 @@ def _moment(moment: datetime | None, name: str, now: datetime | None) -> datetim
 
 def _utc(moment: datetime | None) -> datetime | None:
     return None if moment is None else moment.astimezone(UTC)
+
+
+def unknown_member(member_id: str) -> NotFound:
+    """The refusal for a member that does not exist, or that the caller may not see (it is
+    answered the same way)."""
+    return NotFound(f"no member with id {member_id}; create one with POST /api/members")
 
 
 def member_uuid(text: str) -> str:

@@ -5,6 +5,7 @@ from piccolo.columns import (
     UUID,
     Boolean,
     ForeignKey,
+    Integer,
     OnDelete,
     Secret,
     Serial,
@@ -54,7 +55,11 @@ class ActivityPeriod(Table):
 
 class ApiKey(Table):
     """A key a client system authenticates with. The key itself is shown once and never stored:
-    only its SHA-256 hash, and a short prefix to find it by."""
+    only its SHA-256 hash, and a short prefix to find it by.
+
+    `scopes` (comma separated) say what it may do; `member_ids` (a JSON list), when set, are the
+    only members it may read and write; after `expires_at` it is refused.
+    """
 
     id = Serial(primary_key=True)
     name = Varchar(length=KEY_NAME_MAX_LENGTH, null=False, unique=True)
@@ -64,6 +69,9 @@ class ApiKey(Table):
     last_used_at = Timestamptz(null=True, default=None)
     active = Boolean(default=True)
     revoked_at = Timestamptz(null=True, default=None)
+    scopes = Varchar(length=200, null=False, default="read")
+    member_ids = Text(null=True, default=None)
+    expires_at = Timestamptz(null=True, default=None)
 
 
 class AuditEntry(Table):
@@ -78,3 +86,14 @@ class AuditEntry(Table):
     action = Varchar(length=20, null=False)
     before = Text(null=True, default=None)
     after = Text(null=True, default=None)
+
+
+class Closing(Table):
+    """Up to when the books are closed: no period that starts before `until` may be created,
+    changed or deleted (database triggers refuse it, whoever writes). One row (id 1); `until`
+    is NULL while nothing is closed. Every change to it is audited."""
+
+    id = Integer(primary_key=True)
+    until = Timestamptz(null=True, default=None)
+    changed_at = Timestamptz(null=True, default=None)
+    changed_by = Varchar(length=200, null=True, default=None)

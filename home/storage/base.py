@@ -56,6 +56,7 @@ class Rule(Enum):
     ENDS_AFTER_START = "a period ends at or after its start"
     UNIQUE_KEY_NAME = "API key names are unique"
     MEMBER_EXISTS = "a period belongs to a member who exists"
+    CLOSED = "a period that starts before the closing is never created, changed or deleted"
 
 
 @dataclass(frozen=True)
@@ -281,6 +282,11 @@ class Adapter(ABC):
         """Make the current write transaction the only writer of this member's periods until it
         ends, so that its rules are checked against committed rows only (nothing to do where
         write transactions take turns anyway, as on SQLite)."""
+        return None
+
+    async def hold_period_writers(self) -> None:
+        """Wait for every write transaction of periods to end, and hold new ones until the
+        current write transaction ends (closing the books checks what runs, then closes)."""
         return None
 
     @abstractmethod

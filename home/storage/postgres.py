@@ -99,6 +99,7 @@ RULES = {
     "ends_after_start": Rule.ENDS_AFTER_START,
     "api_key_name_key": Rule.UNIQUE_KEY_NAME,
     "activity_period_member_fkey": Rule.MEMBER_EXISTS,
+    "activity_period_closed": Rule.CLOSED,
 }
 COUNT_REQUEST = (
     "INSERT INTO api_key_usage (key_id, window_start, requests) VALUES ($1, $2, 1) "
@@ -327,6 +328,10 @@ class PostgresAdapter(Adapter):
                 f"SELECT pg_advisory_xact_lock({MEMBER_PERIODS_LOCK}, hashtext({{}}))", member_id
             )
         )
+
+    async def hold_period_writers(self) -> None:
+        # SHARE conflicts with the ROW EXCLUSIVE lock of every insert, update and delete.
+        await self.engine.run_ddl("LOCK TABLE activity_period IN SHARE MODE")
 
     def broken_rule(self, error: BaseException) -> Rule | None:
         if not isinstance(error, asyncpg.IntegrityConstraintViolationError):

@@ -79,6 +79,7 @@ RULES = {
     "CHECK constraint failed: ends_after_start": Rule.ENDS_AFTER_START,
     "UNIQUE constraint failed: api_key.name": Rule.UNIQUE_KEY_NAME,
     "FOREIGN KEY constraint failed": Rule.MEMBER_EXISTS,
+    "activity_period_closed": Rule.CLOSED,
 }
 COUNT_REQUEST = (
     "INSERT INTO api_key_usage (key_id, window_start, requests) SELECT {}, {}, 1 "
@@ -505,7 +506,8 @@ ROW_TRIGGERS = (
     "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
     "AND (name LIKE 'roster\\_version\\_%' ESCAPE '\\' OR name LIKE 'roster\\_audit\\_%' "
     "ESCAPE '\\' OR name LIKE 'activity\\_period\\_no\\_overlap\\_%' ESCAPE '\\' "
-    "OR name LIKE 'roster\\_change\\_%' ESCAPE '\\') "
+    "OR name LIKE 'roster\\_change\\_%' ESCAPE '\\' "
+    "OR name LIKE 'activity\\_period\\_closed\\_%' ESCAPE '\\') "
     "AND tbl_name IN ('member', 'activity_period')"
 )
 # Indexes dropped for the run and made again before it commits: the partial running-session
@@ -568,6 +570,7 @@ class SQLiteBatchWriter(BatchWriter):
         self.connection = connection
         self.triggers: list[tuple[str, str]] = []
         self.indexes: list[tuple[str, str]] = []
+        self.closed_until: float | None = None
 
     async def start(self, members: int) -> None:
         # A larger page cache for this connection keeps index pages in memory instead of
@@ -583,6 +586,11 @@ class SQLiteBatchWriter(BatchWriter):
         self.indexes = [(row["name"], row["sql"]) for row in await cursor.fetchall()]
         for name, _ in self.indexes:
             await self.connection.execute(f'DROP INDEX "{name}"')
+        cursor = await self.connection.execute(
+            "SELECT (julianday(until) - 2440587.5) * 86400.0 AS until FROM closing WHERE id = 1"
+        )
+        row = await cursor.fetchone()
+        self.closed_until = None if row is None else row["until"]
 
     async def write(self, members: list[MemberRow], spans: list[SpanRow]) -> None:
         overlap = _first_overlap(spans)
@@ -592,6 +600,13 @@ class SQLiteBatchWriter(BatchWriter):
                 f"activity_period_no_overlap: member {member} has periods that overlap (one "
                 f"starting {to_stored(datetime.fromtimestamp(start, UTC))})"
             )
+        if self.closed_until is not None and spans:  # the closed-period triggers are suspended
+            first = min(span[1] for span in spans)
+            if first < self.closed_until:
+                raise sqlite3.IntegrityError(
+                    "activity_period_closed: periods starting before the closing are closed; "
+                    f"one starts at {to_stored(datetime.fromtimestamp(first, UTC))}"
+                )
         await self.connection.execute(INSERT_MEMBERS, (_encode_json(members).decode(),))
         if spans:
             await self.connection.execute(INSERT_PERIODS, (_encode_json(spans).decode(),))

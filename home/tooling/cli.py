@@ -47,16 +47,28 @@ def command_env(database: dict[str, str] | None = None, **settings: str) -> dict
     return {name: value for name, value in env.items() if value != ""}
 
 
-def run(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run a command in the project directory; its output is captured as text."""
+def run(
+    args: list[str], env: dict[str, str], timeout: float = 120, input_text: str | None = None
+) -> subprocess.CompletedProcess:
+    """Run a command in the project directory (`input_text` on its standard input); its output
+    is captured as text."""
     return subprocess.run(
-        args, cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=timeout
+        args,
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=input_text if input_text is not None else "",
     )
 
 
-def piccolo(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
-    """`piccolo ARGS` (e.g. `home populate 10`) with this environment."""
-    return run([str(BIN_DIR / "piccolo"), *args], env, timeout)
+def piccolo(
+    *args: str, env: dict[str, str], timeout: float = 120, input_text: str | None = None
+) -> subprocess.CompletedProcess:
+    """`piccolo ARGS` (e.g. `home populate 10`) with this environment (and `input_text` on its
+    standard input)."""
+    return run([str(BIN_DIR / "piccolo"), *args], env, timeout, input_text)
 
 
 def serve(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:

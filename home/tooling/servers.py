@@ -172,9 +172,9 @@ class Server:
         response.raise_for_status()
         return response.json()
 
-    def piccolo(self, *args: str) -> str:
+    def piccolo(self, *args: str, input_text: str | None = None) -> str:
         """Run `piccolo ARGS` against this server's database; its output (it must succeed)."""
-        return cli.check(cli.piccolo(*args, env=self.env))
+        return cli.check(cli.piccolo(*args, env=self.env, input_text=input_text))
 
     def worker_pids(self) -> list[int]:
         """The worker processes started so far, oldest first."""

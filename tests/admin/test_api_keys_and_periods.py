@@ -27,8 +27,13 @@ async def admin(client):
 
 
 async def test_an_operator_makes_a_key_that_works_then_revokes_it(admin, client):
-    made = await admin.send("POST", "/api/forms/create-api-key/", {"name": "door-scanner"})
+    made = await admin.send(
+        "POST",
+        "/api/forms/create-api-key/",
+        {"name": "door-scanner", "scopes": "read, members:write", "expires": "2099-01-01T00:00Z"},
+    )
     assert made.status_code == 200, made.text
+    assert "scopes read, members:write; expires 2099-01-01T00:00:00Z" in made.text
     [key] = KEY.findall(made.text)
     system = ClientSystem(client, key, "door-scanner")
     assert (await system.post("/members", {"real_name": "A", "tz": "UTC"})).status_code == 201
@@ -39,11 +44,22 @@ async def test_an_operator_makes_a_key_that_works_then_revokes_it(admin, client)
     assert row["active"] is False and row["revoked_at"] is not None
 
 
-async def test_the_key_list_shows_keys_but_never_their_hash(admin):
-    await admin.send("POST", "/api/forms/create-api-key/", {"name": "listed"})
+async def test_the_key_list_shows_keys_their_scopes_but_never_their_hash(admin):
+    member = await make_member("ONLY")
+    await admin.send(
+        "POST",
+        "/api/forms/create-api-key/",
+        {"name": "listed", "scopes": "sessions:write", "members": str(member.id)},
+    )
     rows = (await admin.get("/tables/api_key/")).json()["rows"]
-    assert [row["name"] for row in rows] == ["listed"]
+    assert [(row["name"], row["scopes"]) for row in rows] == [("listed", "sessions:write")]
+    assert rows[0]["member_ids"] == f'["{member.id}"]' and rows[0]["expires_at"] is None
     assert all(not row.get("key_hash") for row in rows)
+    refused = await admin.send(
+        "POST", "/api/forms/create-api-key/", {"name": "bad", "scopes": "read,everything"}
+    )
+    assert refused.status_code == 422
+    assert "unknown scopes everything" in refused.json()["custom_form_error"]
 
 
 async def test_keys_are_not_added_or_edited_in_the_table(admin):

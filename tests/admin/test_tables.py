@@ -286,13 +286,14 @@ async def test_demo_form_creates_members_with_periods(admin):
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({"count": 0, "periods": 3}, "count must be from 1 to 1,000,000, not 0"),
-        ({"count": 1_000_001, "periods": 3}, "count must be from 1 to 1,000,000, not 1,000,001"),
-        ({"count": 5, "periods": 101}, "periods must be from 0 to 100, not 101"),
-        ({"count": 5, "periods": -1}, "periods must be from 0 to 100, not -1"),
+        ({"count": 0, "periods": 3}, "count must be from 1 to 10,000, not 0"),
+        ({"count": 10_001, "periods": 3}, "count must be from 1 to 10,000, not 10,001"),
+        ({"count": 1_000_000, "periods": 100}, "count must be from 1 to 10,000, not 1,000,000"),
+        ({"count": 5, "periods": 21}, "periods must be from 0 to 20, not 21"),
+        ({"count": 5, "periods": -1}, "periods must be from 0 to 20, not -1"),
     ],
 )
-async def test_demo_form_refuses_counts_outside_the_cli_limits(admin, body, message):
+async def test_demo_form_refuses_counts_outside_its_limits(admin, body, message):
     response = await admin.send("POST", "/api/forms/generate-demo-members/", body)
     assert response.status_code == 422
     assert response.json() == {"custom_form_error": message}

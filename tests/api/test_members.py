@@ -228,19 +228,24 @@ async def test_oversized_body_is_413_and_writes_nothing(system):
     assert await stored() == before
 
 
-async def test_every_endpoint_is_in_the_openapi_document(client):
+async def test_every_endpoint_is_in_the_openapi_document_with_its_scope(client):
     paths = (await client.get("/schema/openapi.json")).json()["paths"]
     operations = {
-        ("post", "/api/members"),
-        ("get", "/api/members/{member_id}"),
-        ("post", "/api/members/{member_id}/sessions/start"),
-        ("post", "/api/members/{member_id}/sessions/stop"),
-        ("post", "/api/members/{member_id}/periods"),
+        ("post", "/api/members"): "members:write",
+        ("get", "/api/members/{member_id}"): "read",
+        ("post", "/api/members/{member_id}/sessions/start"): "sessions:write",
+        ("post", "/api/members/{member_id}/sessions/stop"): "sessions:write",
+        ("post", "/api/members/{member_id}/periods"): "sessions:write",
+        ("get", "/api/webhooks"): "admin",
+        ("post", "/api/webhooks"): "admin",
+        ("delete", "/api/webhooks/{endpoint_id}"): "admin",
     }
-    for method, path in operations:
+    for (method, path), scope in operations.items():
         operation = paths[path][method]
-        assert operation["security"] == [{"ApiKey": []}]
-        assert "401" in operation["responses"] and "429" in operation["responses"]
+        assert operation["security"] == [{"ApiKey": [scope]}], (method, path)
+        if path.startswith("/api/members"):
+            assert f"Needs the scope `{scope}`" in operation["description"]
+        assert {"401", "403", "429"} <= set(operation["responses"]), (method, path)
 
 
 async def test_a_member_and_their_running_session_are_read_in_one_statement(

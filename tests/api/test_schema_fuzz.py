@@ -67,7 +67,13 @@ async def fuzzed_server(request, databases):
     await database.clear()
     server = Server(database.env, workers=1, API_RATE_LIMIT="1000000", WEBHOOK_ALLOW_PRIVATE="true")
     cli.check(await asyncio.to_thread(cli.piccolo, "home", "populate", "20", env=server.env))
-    key = server.piccolo("home", "new_api_key", "fuzz").strip().splitlines()[-1]
+    key = (
+        server.piccolo(
+            "home", "new_api_key", "fuzz", "--scope=read,sessions:write,members:write,admin"
+        )
+        .strip()
+        .splitlines()[-1]
+    )
     with server:
         yield server, {"Authorization": f"Bearer {key}"}
 

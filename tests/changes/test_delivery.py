@@ -21,9 +21,12 @@ CHANGES = 60
 
 def api_key(server: Server) -> str:
     """A new API key, made with the command line as an operator would."""
-    return server.piccolo("home", "new_api_key", f"deliveries-{time.monotonic_ns()}").splitlines()[
-        -1
-    ]
+    return server.piccolo(
+        "home",
+        "new_api_key",
+        f"deliveries-{time.monotonic_ns()}",
+        "--scope=read,sessions:write,members:write,admin",
+    ).splitlines()[-1]
 
 
 async def register(server: Server, key: str, url: str) -> dict:

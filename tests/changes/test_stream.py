@@ -54,7 +54,12 @@ async def served(request, databases):
 
 
 async def writer(server: Server) -> ClientSystem:
-    key = server.piccolo("home", "new_api_key", f"stream-{time.monotonic_ns()}")
+    key = server.piccolo(
+        "home",
+        "new_api_key",
+        f"stream-{time.monotonic_ns()}",
+        "--scope=read,sessions:write,members:write,admin",
+    )
     return ClientSystem(
         httpx.AsyncClient(base_url=server.url, timeout=60), key.splitlines()[-1], ""
     )

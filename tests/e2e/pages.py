@@ -247,3 +247,29 @@ class DemoMembersForm:
         with self.page.expect_response(_is("POST", url)) as info:
             self.submit_button.click()
         return info.value
+
+
+class ClosingForm:
+    """`#/forms/close-periods/` or `#/forms/reopen-closed-periods/`: one time to give."""
+
+    def __init__(self, page: Page, admin_url: str, slug: str):
+        self.page = page
+        self.admin_url = admin_url
+        self.slug = slug
+        self.url = f"{admin_url}/#/forms/{slug}/"
+        self.until_input = page.locator('input[name="until"]')
+        self.submit_button = page.locator("form button").first
+        self.errors = FormErrors(page)
+
+    def reset(self) -> None:
+        self.page.goto(self.url)
+        self.page.reload()
+        expect(self.until_input).to_be_visible()
+        settle(self.page)
+
+    def submit(self, until: str) -> Response:
+        self.until_input.fill(until)
+        url = f"{self.admin_url}/api/forms/{self.slug}/"
+        with self.page.expect_response(_is("POST", url)) as info:
+            self.submit_button.click()
+        return info.value

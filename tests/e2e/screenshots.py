@@ -65,7 +65,16 @@ def main() -> int:
         _shoot(page, "admin-period-refused.png")
 
         # A few members logged in right now, as a client system would record it.
-        key = server.piccolo("home", "new_api_key", "screenshots").strip().splitlines()[-1]
+        key = (
+            server.piccolo(
+                "home",
+                "new_api_key",
+                "screenshots",
+                "--scope=read,sessions:write,members:write,admin",
+            )
+            .strip()
+            .splitlines()[-1]
+        )
         for listed in server.fetch()["members"][:4]:
             httpx.post(
                 f"{server.url}/api/members/{listed['id']}/sessions/start",

@@ -13,6 +13,8 @@ from home.tooling.servers import Server
 from tests.e2e.pages import (
     AddMemberPage,
     AddPeriodPage,
+    ClosingForm,
+    FormErrors,
     DemoMembersForm,
     LoginPage,
     MemberPage,
@@ -235,9 +237,41 @@ def test_demo_form_refuses_a_count_over_the_limit(page: Page, server: Server):
     before = len(server.fetch()["members"])
     form = DemoMembersForm(page, server.admin_url)
     form.reset()
-    assert form.submit(1_000_001, 3).status == 422
-    assert form.errors.texts() == ["count must be from 1 to 1,000,000, not 1,000,001"]
+    assert form.submit(10_001, 3).status == 422
+    assert form.errors.texts() == ["count must be from 1 to 10,000, not 10,001"]
     assert len(server.fetch()["members"]) == before
+
+
+def test_closed_periods_stay_as_they_are(page: Page, server: Server):
+    """Make sure an operator closes the books in a form, and deleting a member who has a closed
+    period then shows a message naming the closing and keeps the member."""
+    name = unique_name("CLOSED")
+    member_id = create_member(page, server, name, "UTC")
+    add = AddPeriodPage(page, server.admin_url)
+    add.reset()
+    add.choose_member(name)
+    long_ago = datetime(1999, 3, 4, 9, tzinfo=UTC)  # before every other test's periods
+    add.set_time("Start Time", long_ago)
+    add.set_time("End Time", long_ago + timedelta(hours=2))
+    assert add.submit().status == 201
+    form = ClosingForm(page, server.admin_url, "close-periods")
+    form.reset()
+    assert form.submit("2000-01-01T00:00:00Z").status == 200
+    closed = "periods starting before 2000-01-01T00:00:00Z are closed (closed by admin e2e-admin"
+    try:
+        expect(page.get_by_text(closed)).to_be_visible()
+        member_page = MemberPage(page, server.admin_url, member_id)
+        member_page.reset()
+        member_page.delete()
+        expect(page.get_by_text("Unable to delete the row.")).to_be_visible()
+        [message] = FormErrors(page).texts()
+        assert closed in message and "nor a member who has one" in message
+        assert len(fetched_member(server, name)["activity"]) == 1
+    finally:
+        form = ClosingForm(page, server.admin_url, "reopen-closed-periods")
+        form.reset()
+        assert form.submit("").status == 200
+    expect(page.get_by_text("Reopened: nothing is closed")).to_be_visible()
 
 
 def test_csv_export_downloads_the_periods(page: Page, server: Server):

@@ -20,7 +20,16 @@ CHARTS = ("per-day", "top-members", "zones", "lengths")
 def activity(server: Server) -> None:
     """Members with sessions in the last days and weeks, and one on right now (since half an
     hour ago), recorded through the API as a client system would."""
-    key = server.piccolo("home", "new_api_key", "dashboard-e2e").strip().splitlines()[-1]
+    key = (
+        server.piccolo(
+            "home",
+            "new_api_key",
+            "dashboard-e2e",
+            "--scope=read,sessions:write,members:write,admin",
+        )
+        .strip()
+        .splitlines()[-1]
+    )
     headers = {"authorization": f"Bearer {key}"}
     now = datetime.now(UTC).replace(microsecond=0)
     with httpx.Client(base_url=server.url, headers=headers, timeout=30) as http:
@@ -134,7 +143,12 @@ def test_the_dashboard_follows_changes_without_a_reload(page: Page, server: Serv
     expect(page.locator("body")).to_have_attribute("data-loaded", "30:member")
     expect(page.get_by_test_id("live")).to_have_attribute("data-state", "on")
     page.evaluate("window.notReloaded = true")
-    key = server.piccolo("home", "new_api_key", f"live-{time.monotonic_ns()}").splitlines()[-1]
+    key = server.piccolo(
+        "home",
+        "new_api_key",
+        f"live-{time.monotonic_ns()}",
+        "--scope=read,sessions:write,members:write,admin",
+    ).splitlines()[-1]
     headers = {"authorization": f"Bearer {key}"}
     before = len(reports)
     started = time.monotonic()

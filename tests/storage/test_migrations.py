@@ -16,7 +16,7 @@ from home.admin.site import AdminActivityPeriod
 from home.roster.tables import Member
 from home.storage.sqlite_engine import RosterSQLiteEngine
 from tests import piccolo_conf
-from tests.conftest import ENGINES, bind, make_database, migrate
+from tests.conftest import bind, migrate
 from tests.factories import index_definitions
 
 
@@ -60,18 +60,6 @@ async def test_tables_are_usable_after_migrating(db):
     member = Member(real_name="MIGRATED", tz="UTC")
     await member.save()
     assert await Member.select(Member.real_name).first() == {"real_name": "MIGRATED"}
-
-
-@pytest.fixture(params=ENGINES)
-async def fresh(request, tmp_path):
-    """A brand-new migrated database of its own, bound while the test runs."""
-    previous = piccolo_conf.DB
-    database, cleanup = await make_database(request.param, tmp_path)
-    try:
-        yield database
-    finally:
-        await cleanup()
-        bind(previous)
 
 
 async def _schema_text(db) -> str:

@@ -17,15 +17,16 @@ async def create_admin_user(
     *,
     admin: bool = True,
     active: bool = True,
+    read_only: bool = False,
 ) -> BaseUser:
-    """Save a user who may (with `admin`) use the admin."""
+    """Save a user who may (with `admin`) use the admin: a superuser, or read-only staff."""
     return await BaseUser.create_user(
         username=username,
         password=password,
         email=f"{username}@example.com",
         admin=admin,
         active=active,
-        superuser=admin,
+        superuser=admin and not read_only,
     )
 
 
@@ -80,9 +81,10 @@ async def logged_in(
     http: httpx.AsyncClient,
     username: str = USERNAME,
     headers: dict[str, str] | None = None,
+    read_only: bool = False,
 ) -> AdminSession:
-    """A new admin user and a session logged in as them."""
-    await create_admin_user(username)
+    """A new admin user (a superuser, or read-only staff) and a session logged in as them."""
+    await create_admin_user(username, read_only=read_only)
     session = await AdminSession(http, headers).open()
     response = await session.login(username)
     assert response.status_code in (200, 303), response.text

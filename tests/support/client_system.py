@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from home.roster.api_keys import create_api_key
+from home.roster.api_keys import SCOPES, create_api_key
 
 _names = (f"system-{number}" for number in itertools.count())
 
@@ -21,10 +21,21 @@ class ClientSystem:
         self.name = name
 
     @classmethod
-    async def register(cls, http: httpx.AsyncClient, adapter: Any, name: str | None = None):
-        """Make an API key (as an operator would) and a client using it."""
+    async def register(
+        cls,
+        http: httpx.AsyncClient,
+        adapter: Any,
+        name: str | None = None,
+        scopes: object = SCOPES,
+        members: object = None,
+    ):
+        """Make an API key (as an operator would; every scope unless told) and a client using
+        it."""
         name = name or next(_names)
-        return cls(http, await create_api_key(adapter, name, actor="test operator"), name)
+        made = await create_api_key(
+            adapter, name, actor="test operator", scopes=scopes, members=members
+        )
+        return cls(http, made.key, name)
 
     def headers(self, idempotency_key: str | None = None) -> dict[str, str]:
         """The key, and an Idempotency-Key when given."""
