@@ -39,6 +39,7 @@ from home.server import metrics
 from home.server.health import HealthController
 from home.settings import Settings, get_settings
 from home.storage import Storage
+from home.storage.login_attempts import login_throttle
 from home.web.edge import Edge
 
 
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None, clock: Clock = time.time) -> Li
     fetch = FetchService(storage)
     watcher = FeedWatcher()
     changes = ChangeService(storage, settings, watcher, clock, relay=settings.webhook_relay)
+    throttle = login_throttle(settings, clock)
     app = Litestar(
         route_handlers=[
             FetchController if settings.fetch_token else PublicFetchController,
@@ -61,11 +63,12 @@ def create_app(settings: Settings | None = None, clock: Clock = time.time) -> Li
             DashboardController,
             HealthController,
             docs_assets_router(),
-            admin_mount(build_admin(settings, storage), storage),
+            admin_mount(build_admin(settings, storage), storage, throttle),
             *([metrics.MetricsController] if settings.metrics else []),
         ],
         # In order: the database opens first and closes last.
         lifespan=[storage.lifespan, changes.lifespan],
+        on_shutdown=[throttle.close],
         state=State(
             {
                 "settings": settings,

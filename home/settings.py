@@ -43,6 +43,10 @@ class Settings:
     session_expiry: timedelta = timedelta(hours=1)
     session_max_expiry: timedelta = timedelta(hours=24)
     login_rate_limit: int = 20
+    login_pair_limit: int = 5
+    login_account_limit: int = 10
+    login_global_limit: int = 300
+    login_max_delay: int = 60
     login_rate_window: int = 300
     login_rate_state: Path | None = None
     api_rate_limit: int = 600
@@ -97,6 +101,12 @@ class Settings:
             problems.append(
                 "ALLOWED_HOSTS contains a wildcard, which lets any Host header through: "
                 "list the exact host names"
+            )
+        if self.metrics and self.metrics_token is None:
+            problems.append(
+                "METRICS is on without a METRICS_TOKEN, which shows /metrics (routes, error "
+                "counts, webhook hosts) to anyone: set METRICS_TOKEN, e.g. from "
+                "`openssl rand -hex 32`, or unset METRICS"
             )
         for name, token in (
             ("FETCH_TOKEN", self.fetch_token),
@@ -223,6 +233,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             hours=_number(env, "SESSION_MAX_EXPIRY_HOURS", 24, 1, 24 * 30)
         ),
         login_rate_limit=_number(env, "LOGIN_RATE_LIMIT", 20, 1, 10_000),
+        login_pair_limit=_number(env, "LOGIN_PAIR_LIMIT", 5, 1, 10_000),
+        login_account_limit=_number(env, "LOGIN_ACCOUNT_LIMIT", 10, 1, 10_000),
+        login_global_limit=_number(env, "LOGIN_GLOBAL_LIMIT", 300, 1, 1_000_000),
+        login_max_delay=_number(env, "LOGIN_MAX_DELAY", 60, 1, 3600),
         login_rate_window=_number(env, "LOGIN_RATE_WINDOW", 300, 1, 86_400),
         login_rate_state=Path(env["LOGIN_RATE_STATE"]) if env.get("LOGIN_RATE_STATE") else None,
         api_rate_limit=_number(env, "API_RATE_LIMIT", 600, 1, 1_000_000),

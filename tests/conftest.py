@@ -57,7 +57,7 @@ TABLES_TO_CLEAR = [
     "roster_change",
 ]
 # Tables only one engine has (SQLite counts admin login attempts in a file of its own).
-ENGINE_TABLES_TO_CLEAR = {"sqlite": [], "postgres": ["login_attempt"]}
+ENGINE_TABLES_TO_CLEAR = {"sqlite": [], "postgres": ["login_throttle"]}
 
 _TMP = Path(tempfile.mkdtemp(prefix="roster-tests-"))
 atexit.register(shutil.rmtree, _TMP, ignore_errors=True)
@@ -65,6 +65,10 @@ atexit.register(shutil.rmtree, _TMP, ignore_errors=True)
 TEST_SETTINGS = Settings(
     sqlite_path=_TMP / "unused.sqlite",
     login_rate_state=_TMP / "login-attempts.sqlite",
+    # Each test client has an address of its own; these keys are shared by the whole suite,
+    # so only the tests of the throttle itself set them low.
+    login_account_limit=100_000,
+    login_global_limit=100_000,
 )
 
 

@@ -26,6 +26,7 @@ SAFE_PRODUCTION = {"APP_ENV": "production", "ALLOWED_HOSTS": "roster.example.com
         ({"ALLOWED_HOSTS": "roster.example.com/admin"}, "has a path"),
         ({**SAFE_PRODUCTION, "ADMIN_PASSWORD": "admin"}, "ADMIN_PASSWORD is 5 characters"),
         ({**SAFE_PRODUCTION, "METRICS_TOKEN": "token"}, "METRICS_TOKEN is 5 characters"),
+        ({**SAFE_PRODUCTION, "METRICS": "on"}, "METRICS is on without a METRICS_TOKEN"),
         ({"METRICS": "maybe"}, "METRICS='maybe' is not a boolean"),
         ({"WEB_CONCURRENCY": "lots"}, "WEB_CONCURRENCY='lots' is not a number"),
         ({"DB_CONNECT_TIMEOUT": "0"}, "DB_CONNECT_TIMEOUT='0' is out of range"),
@@ -56,6 +57,13 @@ def test_allowed_hosts_take_bare_names_and_ipv6_addresses():
 def test_the_shells_env_variable_is_not_the_environment():
     # POSIX shells keep a start-up file in ENV; it must not be read as APP_ENV.
     assert load_settings({"ENV": "/root/.shrc"}).environment == "development"
+
+
+def test_production_serves_metrics_only_behind_a_token():
+    token = "t" * 32
+    loaded = load_settings({**SAFE_PRODUCTION, "METRICS": "on", "METRICS_TOKEN": token})
+    assert loaded.metrics and loaded.metrics_token == token
+    assert load_settings({"METRICS": "on"}).metrics  # development may leave it open
 
 
 def test_development_needs_no_production_settings():

@@ -14,13 +14,12 @@ from starlette.requests import Request
 
 from home.admin.crud import actor
 from home.changes import webhooks
-from home.roster.api_keys import ApiKeyError, create_api_key
 from home.roster import closing
+from home.roster.api_keys import ApiKeyError, create_api_key
 from home.roster.demo import parse_count, populate_roster
 from home.roster.tables import KEY_NAME_MAX_LENGTH, ApiKey
 from home.settings import Settings
 from home.storage import Storage
-
 
 # What a demo needs, and no more: one request may not write millions of rows (the command
 # line, `piccolo home populate`, goes up to 1,000,000 members).

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
+import math
+from urllib.parse import parse_qs
+
 from litestar import asgi
 from litestar.handlers import ASGIRouteHandler
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -11,21 +17,27 @@ from home.admin.body_guard import body_problem
 from home.admin.crud import STORAGE_KEY
 from home.server import metrics
 from home.storage import Storage
+from home.storage.login_attempts import LoginThrottle
 from home.web.http import header, send_json
 
+logger = logging.getLogger("roster.admin")
 
-def admin_mount(admin: ASGIApp, storage: Storage) -> ASGIRouteHandler:
-    """The route handler that mounts `admin` at /admin/; its writes go through `storage`."""
+
+def admin_mount(admin: ASGIApp, storage: Storage, throttle: LoginThrottle) -> ASGIRouteHandler:
+    """The route handler that mounts `admin` at /admin/; its writes go through `storage`, its
+    logins through `throttle`."""
 
     @asgi("/admin", is_mount=True, copy_scope=True, include_in_schema=False)
     async def mount(scope: Scope, receive: Receive, send: Send) -> None:
         scope[STORAGE_KEY] = storage  # type: ignore[literal-required]
-        await guarded(admin, scope, receive, send)
+        await guarded(admin, throttle, scope, receive, send)
 
     return mount
 
 
-async def guarded(admin: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+async def guarded(
+    admin: ASGIApp, throttle: LoginThrottle, scope: Scope, receive: Receive, send: Send
+) -> None:
     """Hand a /admin/... request to the admin, unless it is one the admin would fail on."""
     if (
         scope["type"] == "http"
@@ -41,6 +53,7 @@ async def guarded(admin: ASGIApp, scope: Scope, receive: Receive, send: Send) ->
     if scope["type"] == "http" and staff.refuses(scope) and await staff.is_read_only(scope):
         await send_json(send, 403, {"detail": staff.READ_ONLY_MESSAGE})
         return
+    body = b""
     if scope["type"] == "http" and scope.get("method") in WRITES:
         body, receive = await _buffered(receive)
         if body is None:
@@ -59,7 +72,8 @@ async def guarded(admin: ASGIApp, scope: Scope, receive: Receive, send: Send) ->
             extra += staff.READ_ONLY_STYLE
         send = _with_page_additions(send, extra)
     if scope["type"] == "http" and scope.get("path") == LOGIN_PATH and scope["method"] == "POST":
-        send = _counting_login_failures(send)
+        await _throttled_login(admin, throttle, scope, receive, send, body)
+        return
     await admin(scope, receive, send)
 
 
@@ -103,18 +117,59 @@ def _with_page_additions(send: Send, extra: bytes) -> Send:
 LOGIN_PATH = "/public/login/"
 
 
-def _counting_login_failures(send: Send) -> Send:
-    """`send`, counting the admin's answer when it refuses the login (401) or limits it (429)."""
+async def _throttled_login(
+    admin: ASGIApp,
+    throttle: LoginThrottle,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    body: bytes,
+) -> None:
+    """Hand a login to the admin unless `throttle` says it must wait (429, with Retry-After
+    and which limit); count its refusal (401) for the metrics and its success for `throttle`."""
+    username = login_username(header(scope, b"content-type"), body)
+    client = scope.get("client")
+    address = client[0] if client else ""
+    try:
+        refusal = await asyncio.to_thread(throttle.attempt, username, address)
+    except Exception:
+        logger.exception("the login throttle cannot count this attempt")
+        detail = "Logins cannot be checked right now (their counts are unreachable): try again"
+        await send_json(send, 503, {"detail": detail}, headers=[(b"retry-after", b"5")])
+        return
+    if refusal is not None:
+        metrics.ADMIN_LOGIN_RATE_LIMITED.inc()
+        wait = str(max(1, math.ceil(refusal.retry_after))).encode()
+        await send_json(send, 429, {"detail": refusal.message}, headers=[(b"retry-after", wait)])
+        return
+    status = 0
 
-    async def counting(message: Message) -> None:
+    async def watching(message: Message) -> None:
+        nonlocal status
         if message["type"] == "http.response.start":
-            if message["status"] == 401:
+            status = message["status"]
+            if status == 401:
                 metrics.ADMIN_LOGIN_REFUSED.inc()
-            elif message["status"] == 429:
-                metrics.ADMIN_LOGIN_RATE_LIMITED.inc()
         await send(message)
 
-    return counting
+    await admin(scope, receive, watching)
+    if 200 <= status < 400:
+        await asyncio.to_thread(throttle.succeeded, username, address)
+
+
+def login_username(content_type: bytes, body: bytes) -> str:
+    """The username a login's body (JSON or a form, as Piccolo's login reads it) names; ""
+    when it names none."""
+    value: object = None
+    try:
+        if content_type.startswith(b"application/json"):
+            document = json.loads(body)
+            value = document.get("username") if isinstance(document, dict) else None
+        else:
+            value = parse_qs(body.decode(), keep_blank_values=True).get("username", [None])[0]
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    return value if isinstance(value, str) else ""
 
 
 async def _buffered(receive: Receive) -> tuple[bytes | None, Receive]:

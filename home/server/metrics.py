@@ -60,8 +60,8 @@ DATABASE_UNAVAILABLE = Counter(
 )
 ADMIN_LOGIN_FAILURES = Counter(
     "roster_admin_login_failures_total",
-    "Admin logins refused: wrong credentials or not an active admin (refused), or over "
-    "LOGIN_RATE_LIMIT (rate_limited)",
+    "Admin logins refused: wrong credentials or not an active admin (refused), or asked to "
+    "wait by the login throttle (rate_limited)",
     ["reason"],
 )
 ADMIN_LOGIN_REFUSED = ADMIN_LOGIN_FAILURES.labels("refused")

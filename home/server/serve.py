@@ -51,7 +51,7 @@ def main(argv: list[str]) -> int:
     """Validate the settings, then (unless --check) serve `app:create_app` with uvicorn."""
     from home.settings import SettingsError, get_settings
     from home.storage import engine_name
-    from home.storage.login_attempts import LoginLimitError, login_limit
+    from home.storage.login_attempts import LoginLimitError, login_throttle
 
     try:
         settings = get_settings()
@@ -66,7 +66,7 @@ def main(argv: list[str]) -> int:
         file=sys.stderr,
     )
     try:
-        login_limit(settings).close()
+        login_throttle(settings).close()
     except LoginLimitError as error:
         print(f"roster: {error}", file=sys.stderr)
         return 2

@@ -5,7 +5,7 @@ SQLite is the embedded default; `DATABASE_URL` selects PostgreSQL. Each engine h
 snapshot, write transaction, batch writer, outage classification and the SQL dialect. The
 rest of the service holds a `Storage` and calls `storage.adapter()`; it never imports a
 driver or asks which engine is in use. The plain SQL of the read path (`roster_query.py`)
-and the admin's login limit (`login_attempts.py`: the database on PostgreSQL, a file on
+and the admin's login throttle (`login_attempts.py`: the database on PostgreSQL, a file on
 SQLite) live here too.
 """
 

@@ -62,12 +62,14 @@ async def test_closed_periods_and_their_members_cannot_be_touched(boss, adapter)
     old = await make_period(member, BEFORE, BEFORE + timedelta(hours=8))
     await closing.close(adapter, CLOSED, "admin boss", datetime.now(UTC))
     before = await ActivityPeriod.select().order_by(ActivityPeriod.id)
+    new = period_body(member, BEFORE + timedelta(days=1), BEFORE + timedelta(days=1, hours=1))
+    longer = {"end_time": (BEFORE + timedelta(hours=9)).isoformat()}
     attempts = [
-        ("POST", "/api/tables/activity_period/", period_body(member, BEFORE + timedelta(days=1), BEFORE + timedelta(days=1, hours=1))),
-        ("PATCH", f"/api/tables/activity_period/{old.id}/", {"end_time": (BEFORE + timedelta(hours=9)).isoformat()}),
+        ("POST", "/api/tables/activity_period/", new),
+        ("PATCH", f"/api/tables/activity_period/{old.id}/", longer),
         ("DELETE", f"/api/tables/activity_period/{old.id}/", None),
         ("DELETE", f"/api/tables/member/{member.id}/", None),
-    ]  # fmt: skip
+    ]
     for method, path, body in attempts:
         refused = await boss.send(method, path, body)
         assert refused.status_code == 422, (method, path, refused.text)

@@ -62,7 +62,9 @@ async def test_writes_of_closed_periods_get_409_naming_the_closing(api):
         await api.add_period(member, "2026-11-30T23:00:00Z", "2026-12-01T01:00:00Z"),
     ]
     for refused, start in zip(
-        refusals, ["2026-11-30T09:00:00Z", "2026-11-29T09:00:00Z", "2026-11-30T23:00:00Z"]
+        refusals,
+        ["2026-11-30T09:00:00Z", "2026-11-29T09:00:00Z", "2026-11-30T23:00:00Z"],
+        strict=True,
     ):
         assert refused.status_code == 409, refused.text
         assert refused.json()["error"] == (

@@ -136,9 +136,7 @@ async def test_closing_moves_forward_only_and_never_into_the_future(db, closed_r
 
 async def test_closing_waits_for_a_running_session_that_started_before_it(db, adapter):
     member = await make_member("STILL AT WORK")
-    await ActivityPeriod.insert(
-        ActivityPeriod(member=member.id, start_time=BEFORE, end_time=None)
-    )
+    await ActivityPeriod.insert(ActivityPeriod(member=member.id, start_time=BEFORE, end_time=None))
     with pytest.raises(closing.ClosingError, match="STILL AT WORK has a session running since"):
         await closing.close(adapter, CLOSED, "payroll", NOW)
     assert (await closing.current()).until is None

@@ -135,8 +135,13 @@ async def test_database_outages_count_their_503s(db, http, monkeypatch):
     assert value(after, name, **requests) - value(before, name, **requests) == 1
 
 
-async def test_admin_login_failures_are_counted(db, client_for):
-    http = client_for(metrics=True, login_rate_limit=2)
+async def test_admin_login_failures_are_counted(db, client_for, tmp_path):
+    http = client_for(
+        clock=lambda: 1_800_000_000.0,  # no time passes: the third attempt must wait
+        metrics=True,
+        login_pair_limit=2,
+        login_rate_state=tmp_path / "logins.sqlite",
+    )
     await create_admin_user("operator")
     before = await scrape(http)
     admin = await AdminSession(http).open()

@@ -1,9 +1,11 @@
-"""The admin's login rate limit (storage/login_attempts.py) holds across worker processes and
+"""The admin's login throttle (storage/login_attempts.py): growing delays per account at an
+address, per account, per address and for all logins, counted across worker processes and
 restarts, and on PostgreSQL across hosts."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import subprocess
 import sys
@@ -13,15 +15,16 @@ from pathlib import Path
 
 import httpx
 import pytest
-from piccolo_api.rate_limiting.middleware import RateLimitError
 
 from home.settings import Settings
-from home.storage import login_attempts
 from home.storage.login_attempts import (
     LoginLimitError,
+    LoginThrottle,
+    Policy,
     PostgresLoginLimit,
     SharedLoginLimit,
-    login_limit,
+    address_key,
+    login_throttle,
 )
 from home.tooling import cli
 from home.tooling.cli import PROJECT_DIR
@@ -31,13 +34,14 @@ from tests.support.admin import AdminSession
 
 # One login attempt counted by a process of its own, as a worker would.
 ONE_ATTEMPT = (
-    "import sys; from home.storage.login_attempts import SharedLoginLimit;"
-    "SharedLoginLimit(sys.argv[1], limit=100, timespan=600).increment('203.0.113.9')"
+    "import sys; from home.storage.login_attempts import Policy, SharedLoginLimit;"
+    "SharedLoginLimit(sys.argv[1], Policy(100, 100, 100)).attempt('nobody', '203.0.113.9')"
 )
+SMALL = Policy(pair_free=2, account_free=4, address_free=6, global_free=10, max_delay=8, window=60)
 
 
 class Clock:
-    """A settable `time.time` for the provider."""
+    """A settable clock for the throttle."""
 
     def __init__(self, now: float = 1_000_000.0):
         self.now = now
@@ -47,124 +51,184 @@ class Clock:
 
 
 @pytest.fixture
-def clock(monkeypatch) -> Clock:
-    clock = Clock()
-    monkeypatch.setattr(login_attempts.time, "time", clock)
-    return clock
+def clock() -> Clock:
+    return Clock()
 
 
-def provider(path, limit: int = 3, timespan: int = 60) -> SharedLoginLimit:
-    return SharedLoginLimit(path, limit=limit, timespan=timespan)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def throttles(request, tmp_path, clock):
+    """`throttles(policy)`: a throttle as one worker (SQLite) or one host (PostgreSQL) has it;
+    each call another worker or host counting in the same place."""
+    made: list[LoginThrottle] = []
+    if request.param == "postgresql":
+        url = request.getfixturevalue("pg").env["DATABASE_URL"]
+
+        def make(policy: Policy = SMALL) -> LoginThrottle:
+            made.append(PostgresLoginLimit(url, policy, clock))
+            return made[-1]
+    else:
+        path = tmp_path / "attempts.sqlite"
+
+        def make(policy: Policy = SMALL) -> LoginThrottle:
+            made.append(SharedLoginLimit(path, policy, clock))
+            return made[-1]
+
+    yield make
+    for throttle in made:
+        throttle.close()
 
 
-def allowed(limit: login_attempts.LoginLimit, client: str) -> bool:
-    try:
-        limit.increment(client)
-    except RateLimitError:
-        return False
-    return True
+def waits(throttle: LoginThrottle, username: str, address: str) -> float | None:
+    """Try once: None when the attempt was counted, else the seconds it was asked to wait."""
+    refusal = throttle.attempt(username, address)
+    return None if refusal is None else refusal.retry_after
 
 
-def test_workers_count_one_client_together(tmp_path, clock):
-    path = tmp_path / "attempts.sqlite"
-    first, second = provider(path), provider(path)  # as two worker processes would
-    assert [allowed(worker, "203.0.113.9") for worker in (first, second, first)] == [True] * 3
-    assert not allowed(second, "203.0.113.9")
-    assert not allowed(first, "203.0.113.9")
-    # Another address has its own count.
-    assert allowed(second, "198.51.100.1")
-    # A restarted service still blocks the client.
-    assert not allowed(provider(path), "203.0.113.9")
+def test_delays_grow_past_the_free_attempts_up_to_the_cap(throttles, clock):
+    throttle = throttles()
+    assert [waits(throttle, "alice", "203.0.113.9") for _ in range(2)] == [None, None]
+    delays = []
+    for _ in range(6):
+        wait = waits(throttle, "alice", "203.0.113.9")
+        delays.append(wait)
+        clock.now += wait  # the client waits as asked, then tries again
+        assert waits(throttle, "alice", "203.0.113.9") is None
+    assert delays == [1, 2, 4, 8, 8, 8]  # doubling, capped at max_delay
 
 
-def test_block_lasts_one_window_then_counting_starts_again(tmp_path, clock):
-    limit = provider(tmp_path / "attempts.sqlite", limit=2, timespan=60)
-    assert allowed(limit, "a") and allowed(limit, "a")
-    clock.now += 10
-    assert not allowed(limit, "a")  # blocked from now until now + 60
+def test_a_refusal_names_the_limit_and_is_not_counted(throttles, clock):
+    throttle = throttles()
+    for _ in range(2):
+        throttle.attempt("alice", "203.0.113.9")
+    refusal = throttle.attempt("alice", "203.0.113.9")
+    assert refusal is not None and refusal.limit.key == "pair:203.0.113.9 alice"
+    assert refusal.message == (
+        "Too many login attempts for this account from this address: "
+        "wait 1 second before trying again"
+    )
+    for _ in range(5):
+        throttle.attempt("alice", "203.0.113.9")
+    assert throttle.counted("pair:203.0.113.9 alice") == 2
+
+
+def test_workers_and_a_restart_count_together(throttles, clock):
+    first, second = throttles(), throttles()  # as two workers (or hosts) would
+    assert waits(first, "alice", "203.0.113.9") is None
+    assert waits(second, "alice", "203.0.113.9") is None
+    assert waits(first, "alice", "203.0.113.9") == 1
+    assert waits(throttles(), "alice", "203.0.113.9") == 1  # a restarted service too
+    # Another account at another address has counts of its own.
+    assert waits(second, "bob", "198.51.100.1") is None
+
+
+def test_guesses_spread_over_addresses_are_slowed_per_account(throttles, clock):
+    throttle = throttles()
+    assert [waits(throttle, "alice", f"203.0.113.{n}") for n in range(4)] == [None] * 4
+    refusal = throttle.attempt("alice", "203.0.113.99")
+    assert refusal is not None and refusal.limit.name == "for this account"
+
+
+def test_guesses_at_many_accounts_are_slowed_per_address(throttles, clock):
+    throttle = throttles(dataclasses.replace(SMALL, global_free=100))
+    assert [waits(throttle, f"user{n}", "203.0.113.9") for n in range(6)] == [None] * 6
+    refusal = throttle.attempt("someone-else", "203.0.113.9")
+    assert refusal is not None and refusal.limit.name == "from this address"
+    # An IPv6 client counts by its /64: changing the low bits changes nothing.
+    for n in range(6):
+        assert waits(throttle, f"v6-{n}", f"2001:db8:1:2::{n + 1}") is None
+    assert waits(throttle, "v6-x", "2001:db8:1:2:ffff::1") == 1
+    assert address_key("2001:db8:1:2:ffff::1") == "2001:db8:1:2::/64"
+    assert address_key("::ffff:203.0.113.9") == "203.0.113.9"
+
+
+def test_all_logins_together_have_a_cap(throttles, clock):
+    throttle = throttles()
+    for n in range(10):
+        assert waits(throttle, f"user{n}", f"198.51.100.{n}") is None
+    refusal = throttle.attempt("another", "192.0.2.1")
+    assert refusal is not None and refusal.limit.name == "to this service"
+
+
+def test_counts_are_forgotten_after_a_quiet_window(throttles, clock):
+    throttle = throttles()
+    for _ in range(2):
+        throttle.attempt("alice", "203.0.113.9")
     clock.now += 59
-    assert not allowed(limit, "a")
-    clock.now += 2
-    assert allowed(limit, "a") and allowed(limit, "a") and not allowed(limit, "a")
+    assert throttle.counted("pair:203.0.113.9 alice") == 2
+    clock.now += 1
+    assert throttle.counted("pair:203.0.113.9 alice") == 0
+    assert [waits(throttle, "alice", "203.0.113.9") for _ in range(3)] == [None, None, 1]
 
 
-def test_window_starts_at_a_clients_first_attempt(tmp_path, clock):
-    limit = provider(tmp_path / "attempts.sqlite", limit=2, timespan=60)
-    assert allowed(limit, "a") and allowed(limit, "a")
-    clock.now += 60  # the window is over: the count starts again
-    assert limit.attempts("a") == 0
-    assert allowed(limit, "a") and allowed(limit, "a")
-    assert limit.attempts("a") == 2
+def test_a_login_clears_the_accounts_counts_and_gives_back_its_place(throttles, clock):
+    throttle = throttles()
+    for _ in range(2):
+        throttle.attempt("alice", "203.0.113.9")
+    throttle.succeeded("alice", "203.0.113.9")
+    assert throttle.counted("pair:203.0.113.9 alice") == 0
+    assert throttle.counted("user:alice") == 0
+    assert throttle.counted("addr:203.0.113.9") == 1  # the login's own attempt given back
+    assert throttle.counted("all") == 1
+    assert waits(throttle, "alice", "203.0.113.9") is None
 
 
-def test_old_clients_are_forgotten(tmp_path, clock):
-    limit = provider(tmp_path / "attempts.sqlite", limit=2, timespan=60)
-    for client in ("a", "b", "c"):
-        limit.increment(client)
+def test_a_known_account_and_address_log_in_while_others_are_slowed(throttles, clock):
+    throttle = throttles()
+    assert throttle.attempt("alice", "203.0.113.9") is None
+    throttle.succeeded("alice", "203.0.113.9")
+    # Someone behind the same NAT guesses other accounts until the address is slowed, and
+    # someone elsewhere guesses alice's password until her account is slowed.
+    for n in range(6):
+        throttle.attempt(f"user{n}", "203.0.113.9")
+    for n in range(4):
+        throttle.attempt("alice", f"198.51.100.{n}")
+    assert throttle.attempt("newcomer", "203.0.113.9") is not None
+    assert throttle.attempt("alice", "192.0.2.1") is not None
+    # Alice, from where she logged in before, is counted only as herself at that address.
+    assert throttle.attempt("alice", "203.0.113.9") is None
+    # ... which a guesser there, with her name, also slows down.
+    throttle.attempt("alice", "203.0.113.9")
+    assert waits(throttle, "alice", "203.0.113.9") == 1
+
+
+def test_old_counts_are_swept_and_known_pairs_kept_for_30_days(throttles, clock):
+    throttle = throttles()
+    throttle.attempt("alice", "203.0.113.9")
+    throttle.succeeded("alice", "203.0.113.9")
+    throttle.attempt("bob", "198.51.100.1")
     clock.now += 61
-    limit.increment("d")
-    rows = limit._connection.execute("SELECT client FROM login_attempt").fetchall()
-    assert rows == [("d",)]
+    throttle.attempt("carol", "192.0.2.1")  # the first attempt of a window sweeps
+    assert throttle._read(["pair:198.51.100.1 bob", "known:203.0.113.9 alice"]).keys() == {
+        "known:203.0.113.9 alice"
+    }
+    clock.now += 30 * 86_400
+    throttle.attempt("carol", "192.0.2.1")
+    assert throttle._read(["known:203.0.113.9 alice"]) == {}
+
+
+def test_attempts_at_the_same_moment_are_counted_exactly(throttles):
+    workers = [throttles(Policy(address_free=1000, global_free=1000)) for _ in range(4)]
+
+    def attempts(throttle: LoginThrottle) -> None:
+        for n in range(25):
+            assert throttle.attempt(f"user{n}", "203.0.113.9") is None
+
+    threads = [threading.Thread(target=attempts, args=(worker,)) for worker in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert workers[0].counted("addr:203.0.113.9") == 100
+
+
+# SQLite: a file every worker on the host opens.
 
 
 def test_counting_in_separate_processes(tmp_path):
     path = tmp_path / "attempts.sqlite"
     for _ in range(4):
         subprocess.run([sys.executable, "-c", ONE_ATTEMPT, str(path)], cwd=PROJECT_DIR, check=True)
-    assert provider(path, limit=100, timespan=600).attempts("203.0.113.9") == 4
-
-
-def test_unusable_file_is_refused_with_what_to_change(tmp_path):
-    with pytest.raises(LoginLimitError, match="set LOGIN_RATE_STATE to a file"):
-        provider(tmp_path)  # a directory, not a file
-    blocker = tmp_path / "not-a-directory"
-    blocker.write_text("")
-    with pytest.raises(LoginLimitError, match="cannot use the login-attempt file"):
-        provider(blocker / "attempts.sqlite")
-
-
-@pytest.mark.skipif(os.getuid() != 0, reason="needs root to give the file to another user")
-def test_file_of_another_user_is_refused(tmp_path):
-    path = tmp_path / "attempts.sqlite"
-    provider(path).close()
-    os.chown(path, 65534, 65534)
-    with pytest.raises(LoginLimitError, match="belongs to another user"):
-        provider(path)
-
-
-def test_production_command_refuses_an_unusable_file(tmp_path):
-    result = cli.serve("--check", env=cli.command_env(LOGIN_RATE_STATE=str(tmp_path)))
-    assert result.returncode == 2
-    assert "set LOGIN_RATE_STATE to a file" in result.stderr
-    assert "Traceback" not in result.stderr
-
-
-async def test_limit_holds_across_the_workers_of_the_production_command(databases):
-    database = await databases("sqlite")
-    limit = 30
-    with Server(database.env, workers=2, LOGIN_RATE_LIMIT=str(limit)) as server:
-        pinned = await server.clients_per_worker()
-        try:
-            # Half the attempts reach each worker, on a connection it accepted.
-            admins = [await AdminSession(http).open() for http in pinned.values()]
-            attempts = await asyncio.gather(
-                *(admins[n % 2].login("nobody", "wrong-password") for n in range(limit))
-            )
-            over = [await admin.login("nobody", "wrong-password") for admin in admins]
-        finally:
-            for http in pinned.values():
-                await http.aclose()
-        lines = await server.wait_for_log(
-            lambda lines: sum(line["path"] == "/admin/public/login/" for line in lines) == limit + 2
-        )
-    assert [response.status_code for response in attempts] == [401] * limit
-    # Past the limit in total, each worker refuses: neither counted only its own half.
-    assert [response.status_code for response in over] == [429, 429]
-    logins = [line for line in lines if line["path"] == "/admin/public/login/"]
-    assert {line["pid"] for line in logins} == set(pinned)
-    counted = SharedLoginLimit(server.env["LOGIN_RATE_STATE"], limit=limit, timespan=300)
-    # The attempt that went over is counted; a blocked client's row is then left alone.
-    assert counted.attempts("127.0.0.1") == limit + 1
+    assert SharedLoginLimit(path, Policy()).counted("addr:203.0.113.9") == 4
 
 
 def test_many_workers_opening_a_new_file_at_once_all_start(tmp_path):
@@ -183,128 +247,118 @@ def test_many_workers_opening_a_new_file_at_once_all_start(tmp_path):
         ]
         results = [(p.communicate(timeout=60)[1], p.returncode) for p in processes]
         assert [stderr for stderr, code in results if code != 0] == []
-        assert provider(path, limit=100, timespan=600).attempts("203.0.113.9") == 8
+        assert SharedLoginLimit(path, Policy()).counted("addr:203.0.113.9") == 8
+
+
+def test_unusable_file_is_refused_with_what_to_change(tmp_path):
+    with pytest.raises(LoginLimitError, match="set LOGIN_RATE_STATE to a file"):
+        SharedLoginLimit(tmp_path, Policy())  # a directory, not a file
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    with pytest.raises(LoginLimitError, match="cannot use the login-attempt file"):
+        SharedLoginLimit(blocker / "attempts.sqlite", Policy())
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to give the file to another user")
+def test_file_of_another_user_is_refused(tmp_path):
+    path = tmp_path / "attempts.sqlite"
+    SharedLoginLimit(path, Policy()).close()
+    os.chown(path, 65534, 65534)
+    with pytest.raises(LoginLimitError, match="belongs to another user"):
+        SharedLoginLimit(path, Policy())
+
+
+def test_production_command_refuses_an_unusable_file(tmp_path):
+    result = cli.serve("--check", env=cli.command_env(LOGIN_RATE_STATE=str(tmp_path)))
+    assert result.returncode == 2
+    assert "set LOGIN_RATE_STATE to a file" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+async def test_the_workers_of_the_production_command_count_together(databases):
+    database = await databases("sqlite")
+    logins = 12
+    with Server(database.env, workers=2, LOGIN_RATE_LIMIT="100") as server:
+        pinned = await server.clients_per_worker()
+        try:
+            # Half the attempts reach each worker, on a connection it accepted.
+            admins = [await AdminSession(http).open() for http in pinned.values()]
+            attempts = await asyncio.gather(
+                *(admins[n % 2].login(f"nobody{n}", "wrong-password") for n in range(logins))
+            )
+        finally:
+            for http in pinned.values():
+                await http.aclose()
+        lines = await server.wait_for_log(
+            lambda lines: sum(line["path"] == "/admin/public/login/" for line in lines) == logins
+        )
+    assert [response.status_code for response in attempts] == [401] * logins
+    assert {line["pid"] for line in lines if line["path"] == "/admin/public/login/"} == set(pinned)
+    # Neither worker counted only its own half.
+    counted = SharedLoginLimit(server.env["LOGIN_RATE_STATE"], Policy())
+    assert counted.counted("addr:127.0.0.1") == logins
 
 
 # PostgreSQL: the counts live in the database, so every host using it counts together.
 
 
-@pytest.fixture
-def pg_limit(pg):
-    """`pg_limit(limit, timespan)`: a provider on the PostgreSQL test database, as one host's."""
-    made: list[PostgresLoginLimit] = []
-
-    def make(limit: int = 3, timespan: int = 60, **options) -> PostgresLoginLimit:
-        made.append(
-            PostgresLoginLimit(pg.env["DATABASE_URL"], limit=limit, timespan=timespan, **options)
-        )
-        return made[-1]
-
-    yield make
-    for limit in made:
-        limit.close()
+async def test_postgresql_throttle_reconnects_when_the_database_drops_its_connection(pg):
+    throttle = PostgresLoginLimit(pg.env["DATABASE_URL"], Policy())
+    try:
+        throttle.attempt("alice", "203.0.113.9")
+        pid = throttle._connection.get_server_pid()
+        await pg.engine.run_ddl(f"SELECT pg_terminate_backend({pid})")
+        throttle.attempt("alice", "203.0.113.9")
+        assert throttle.counted("pair:203.0.113.9 alice") == 2
+    finally:
+        throttle.close()
 
 
-def test_hosts_count_one_client_together_in_postgresql(pg_limit, clock):
-    first, second = pg_limit(), pg_limit()  # as two hosts would
-    assert [allowed(host, "203.0.113.9") for host in (first, second, first)] == [True] * 3
-    assert not allowed(second, "203.0.113.9")
-    assert not allowed(first, "203.0.113.9")
-    # Another address has its own count.
-    assert allowed(second, "198.51.100.1")
-    # A restarted service still blocks the client.
-    assert not allowed(pg_limit(), "203.0.113.9")
-
-
-def test_postgresql_block_lasts_one_window_then_counting_starts_again(pg_limit, clock):
-    limit = pg_limit(limit=2, timespan=60)
-    assert allowed(limit, "a") and allowed(limit, "a")
-    clock.now += 10
-    assert not allowed(limit, "a")  # blocked from now until now + 60
-    assert not allowed(limit, "a")
-    assert limit.attempts("a") == 3  # attempts while blocked are not counted
-    clock.now += 59
-    assert not allowed(limit, "a")
-    clock.now += 2
-    assert allowed(limit, "a") and allowed(limit, "a") and not allowed(limit, "a")
-
-
-def test_postgresql_window_starts_at_a_clients_first_attempt(pg_limit, clock):
-    limit = pg_limit(limit=2, timespan=60)
-    assert allowed(limit, "a")
-    clock.now += 30
-    assert allowed(limit, "a")
-    clock.now += 30  # 60 s after the first attempt: the count starts again
-    assert limit.attempts("a") == 0
-    assert allowed(limit, "a") and allowed(limit, "a")
-    assert limit.attempts("a") == 2
-
-
-async def test_postgresql_forgets_old_clients(pg, pg_limit, clock):
-    limit = pg_limit(limit=2, timespan=60)
-    for client in ("a", "b", "c"):
-        limit.increment(client)
-    clock.now += 61
-    limit.increment("d")
-    rows = await pg.engine.run_ddl("SELECT client FROM login_attempt")
-    assert [row["client"] for row in rows] == ["d"]
-
-
-def test_postgresql_counts_attempts_at_the_same_moment_exactly(pg_limit):
-    hosts = [pg_limit(limit=1000, timespan=600) for _ in range(4)]
-
-    def attempts(host: PostgresLoginLimit) -> None:
-        for _ in range(25):
-            host.increment("203.0.113.9")
-
-    threads = [threading.Thread(target=attempts, args=(host,)) for host in hosts]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert hosts[0].attempts("203.0.113.9") == 100
-
-
-async def test_postgresql_limit_reconnects_when_the_database_drops_its_connection(pg, pg_limit):
-    limit = pg_limit()
-    limit.increment("a")
-    pid = limit._connection.get_server_pid()
-    await pg.engine.run_ddl(f"SELECT pg_terminate_backend({pid})")
-    limit.increment("a")
-    assert limit.attempts("a") == 2
-
-
-def test_postgresql_limit_without_its_table_says_to_migrate():
-    limit = PostgresLoginLimit(PG_ADMIN_URL, limit=3, timespan=60)  # a database never migrated
+def test_postgresql_throttle_without_its_table_says_to_migrate():
+    throttle = PostgresLoginLimit(PG_ADMIN_URL, Policy())  # a database never migrated
     try:
         with pytest.raises(LoginLimitError, match="piccolo migrations forwards all"):
-            limit.increment("a")
+            throttle.attempt("alice", "203.0.113.9")
     finally:
-        limit.close()
+        throttle.close()
 
 
-def test_postgresql_limit_raises_when_the_database_is_unreachable():
-    limit = PostgresLoginLimit("postgresql://postgres@127.0.0.1:1/roster", limit=3, timespan=60)
+def test_postgresql_throttle_raises_when_the_database_is_unreachable():
+    throttle = PostgresLoginLimit("postgresql://postgres@127.0.0.1:1/roster", Policy())
     try:
         with pytest.raises(OSError):  # an outage, never a 429 or a pass
-            limit.increment("a")
+            throttle.attempt("alice", "203.0.113.9")
     finally:
-        limit.close()
+        throttle.close()
 
 
 def test_engine_decides_where_login_attempts_are_counted(tmp_path):
     state = tmp_path / "login-attempts.sqlite"
-    on_postgresql = login_limit(
+    on_postgresql = login_throttle(
         Settings(database_url="postgresql://roster@db.invalid/roster", login_rate_state=state)
     )
     on_postgresql.close()  # made without connecting: a worker starts while the database is down
     assert isinstance(on_postgresql, PostgresLoginLimit)
     assert not state.exists()
-    on_sqlite = login_limit(
+    on_sqlite = login_throttle(
         Settings(sqlite_path=tmp_path / "roster.sqlite", login_rate_state=state)
     )
     on_sqlite.close()
     assert isinstance(on_sqlite, SharedLoginLimit) and state.exists()
+
+
+def test_settings_shape_the_policy():
+    policy = Policy.of(
+        Settings(
+            login_pair_limit=3,
+            login_account_limit=7,
+            login_rate_limit=11,
+            login_global_limit=99,
+            login_max_delay=30,
+            login_rate_window=120,
+        )
+    )
+    assert policy == Policy(3, 7, 11, 99, 30, 120)
 
 
 async def test_production_check_on_postgresql_needs_no_login_attempt_file(pg, tmp_path):
@@ -320,33 +374,28 @@ def host(env: dict[str, str], directory: Path, **settings: str) -> Server:
     return Server(env, workers=1, cwd=directory, LOGIN_RATE_STATE=state, **settings)
 
 
-async def test_limit_holds_across_hosts_sharing_one_postgresql_database(pg, tmp_path):
-    limit = 30
+async def test_hosts_sharing_one_postgresql_database_count_together(pg, tmp_path):
+    logins = 12
+    with ExitStack() as stack:
+        # Started one after the other: a server takes a free port when it is made.
+        hosts = [
+            stack.enter_context(host(pg.env, tmp_path / name, LOGIN_RATE_LIMIT="100"))
+            for name in ("host-a", "host-b")
+        ]
+        async with (
+            httpx.AsyncClient(base_url=hosts[0].url, timeout=60) as first,
+            httpx.AsyncClient(base_url=hosts[1].url, timeout=60) as second,
+        ):
+            admins = [await AdminSession(first).open(), await AdminSession(second).open()]
+            attempts = await asyncio.gather(
+                *(admins[n % 2].login(f"nobody{n}", "wrong-password") for n in range(logins))
+            )
+    assert [response.status_code for response in attempts] == [401] * logins
+    # Each host took its half, none of them counted in its own file.
+    assert [h.stdout().count("/admin/public/login/") for h in hosts] == [logins // 2] * 2
+    counted = PostgresLoginLimit(pg.env["DATABASE_URL"], Policy())
     try:
-        with ExitStack() as stack:
-            # Started one after the other: a server takes a free port when it is made.
-            hosts = [
-                stack.enter_context(host(pg.env, tmp_path / name, LOGIN_RATE_LIMIT=str(limit)))
-                for name in ("host-a", "host-b")
-            ]
-            async with (
-                httpx.AsyncClient(base_url=hosts[0].url, timeout=60) as first,
-                httpx.AsyncClient(base_url=hosts[1].url, timeout=60) as second,
-            ):
-                admins = [await AdminSession(first).open(), await AdminSession(second).open()]
-                attempts = await asyncio.gather(
-                    *(admins[n % 2].login("nobody", "wrong-password") for n in range(limit))
-                )
-                over = [await admin.login("nobody", "wrong-password") for admin in admins]
-        assert [response.status_code for response in attempts] == [401] * limit
-        # The 31st attempt is refused on either host: neither allows a fresh 30.
-        assert [response.status_code for response in over] == [429, 429]
-        # Each host took its half (and one refused), none of them counted in its own file.
-        assert [h.stdout().count("/admin/public/login/") for h in hosts] == [limit // 2 + 1] * 2
-        counted = PostgresLoginLimit(pg.env["DATABASE_URL"], limit=limit, timespan=300)
-        try:
-            assert counted.attempts("127.0.0.1") == limit + 1  # the first refused one counts
-        finally:
-            counted.close()
+        assert counted.counted("addr:127.0.0.1") == logins
+        assert counted.counted("all") == logins
     finally:
-        await pg.engine.run_ddl("DELETE FROM login_attempt")  # unblock 127.0.0.1 for others
+        counted.close()
