@@ -13,6 +13,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from home.admin.mount import admin_mount
 from home.admin.site import build_admin
+from home.api.auth import KeyFailures
 from home.api.changes import ChangesController
 from home.api.clock import Clock
 from home.api.closing import CloseIn, ClosingController
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None, clock: Clock = time.time) -> Li
                 "reports": ReportService(storage),
                 "watcher": watcher,
                 "changes": changes,
+                "key_failures": KeyFailures(settings.api_key_failure_limit),
             }
         ),
         exception_handlers=EXCEPTION_HANDLERS,

@@ -50,6 +50,7 @@ class Settings:
     login_rate_window: int = 300
     login_rate_state: Path | None = None
     api_rate_limit: int = 600
+    api_key_failure_limit: int = 30
     db_connect_timeout: float = 5.0
     db_command_timeout: float = 60.0
     db_pool_size: int = 10
@@ -240,6 +241,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         login_rate_window=_number(env, "LOGIN_RATE_WINDOW", 300, 1, 86_400),
         login_rate_state=Path(env["LOGIN_RATE_STATE"]) if env.get("LOGIN_RATE_STATE") else None,
         api_rate_limit=_number(env, "API_RATE_LIMIT", 600, 1, 1_000_000),
+        api_key_failure_limit=_number(env, "API_KEY_FAILURE_LIMIT", 30, 1, 1_000_000),
         db_connect_timeout=_number(env, "DB_CONNECT_TIMEOUT", 5, 0.1, 300, float),
         db_command_timeout=_number(env, "DB_COMMAND_TIMEOUT", 60, 0.1, 3600, float),
         db_pool_size=_number(env, "DB_POOL_SIZE", 10, 1, 1000),

@@ -19,6 +19,7 @@ from home.server import metrics
 from home.storage import Storage
 from home.storage.login_attempts import LoginThrottle
 from home.web.http import header, send_json
+from home.web.security_headers import ADMIN_POLICY
 
 logger = logging.getLogger("roster.admin")
 
@@ -85,7 +86,7 @@ RETURN_SCRIPT = b'<script src="/dashboard/assets/return.js"></script>'
 
 def _with_page_additions(send: Send, extra: bytes) -> Send:
     """`send` for the admin's page, with `extra` (the dashboard's return script, and the
-    read-only style sheet) added before </body>."""
+    read-only style sheet) added before </body>, and the admin's content policy."""
     start: Message | None = None
     chunks: list[bytes] = []
 
@@ -105,8 +106,10 @@ def _with_page_additions(send: Send, extra: bytes) -> Send:
         if message.get("more_body", False):
             return
         body = b"".join(chunks).replace(b"</body>", extra + b"</body>", 1)
-        headers = [(k, v) for k, v in start.get("headers", []) if k != b"content-length"]
+        dropped = (b"content-length", b"content-security-policy")
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() not in dropped]
         headers.append((b"content-length", str(len(body)).encode()))
+        headers.append((b"content-security-policy", ADMIN_POLICY))
         await send({**start, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 

@@ -21,12 +21,55 @@ from litestar.handlers.base import BaseRouteHandler
 from piccolo_api.session_auth.tables import SessionsBase
 
 from home.api import clock
-from home.roster.api_keys import SCOPE_TEXT, authenticate, note_use
+from home.roster.api_keys import SCOPE_TEXT, authenticate, is_known, note_use
 from home.roster.timefmt import format_rfc3339
 from home.storage import Storage
+from home.web.http import client_network
 
 CHALLENGE = {"www-authenticate": 'Bearer realm="roster"'}
 WINDOW_SECONDS = 60
+
+
+class KeyFailures:
+    """Unknown API keys per client network (IPv6 by /64) and minute, counted by each worker.
+
+    Each unknown key costs a database lookup: past `limit` in a minute, a network's keys that
+    would need one are answered 429 until the minute ends. Keys looked up lately (its callers'
+    own) still pass. Counted in the worker's memory, because counting in the database would
+    cost the query it saves; so with N workers a network gets at most N x `limit` lookups.
+    """
+
+    MAX_NETWORKS = 100_000  # within a minute; beyond it, the rest count together
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._minute = -1
+        self._counts: dict[str, int] = {}
+
+    def _now(self, now: float) -> dict[str, int]:
+        minute = int(now // WINDOW_SECONDS)
+        if minute != self._minute:
+            self._minute, self._counts = minute, {}
+        return self._counts
+
+    def _network(self, address: str, counts: dict[str, int]) -> str:
+        network = client_network(address)
+        if network not in counts and len(counts) >= self.MAX_NETWORKS:
+            return "*"
+        return network
+
+    def retry_after(self, address: str, now: float) -> int | None:
+        """Seconds until `address` may present unknown keys again, or None when it may now."""
+        counts = self._now(now)
+        if counts.get(self._network(address, counts), 0) < self.limit:
+            return None
+        return max(1, math.ceil((self._minute + 1) * WINDOW_SECONDS - now))
+
+    def count(self, address: str, now: float) -> None:
+        """Count one unknown key presented from `address`."""
+        counts = self._now(now)
+        network = self._network(address, counts)
+        counts[network] = counts.get(network, 0) + 1
 
 
 def _bearer(connection: ASGIConnection) -> str | None:
@@ -87,13 +130,22 @@ async def require_api_key(connection: ASGIConnection, handler: BaseRouteHandler)
             "(operators make keys in the admin or with `piccolo home new_api_key NAME`)",
             headers=CHALLENGE,
         )
+    now = clock.seconds(connection)
+    failures: KeyFailures = connection.app.state.key_failures
+    address = connection.client.host if connection.client else ""
+    if not is_known(given) and (wait := failures.retry_after(address, now)) is not None:
+        raise TooManyRequestsException(
+            detail=f"more than {failures.limit} unknown API keys came from this address this "
+            f"minute; retry after {wait} s with a valid key",
+            headers={"retry-after": str(wait)},
+        )
     caller = await authenticate(given)
     if caller is not None:
         storage: Storage = connection.app.state.storage
-        now = clock.seconds(connection)
         window = int(now // WINDOW_SECONDS)
         count, active = await storage.adapter().count_request(caller.key_id, window)
     if caller is None or not active:
+        failures.count(address, now)
         raise NotAuthorizedException(
             detail="the API key is unknown or revoked: ask an operator for a valid key",
             headers=CHALLENGE,

@@ -209,6 +209,13 @@ _known: dict[str, tuple[float, Caller, str]] = {}
 KNOWN_SECONDS = 60.0
 
 
+def is_known(presented: str) -> bool:
+    """Whether `presented`'s prefix was looked up lately, so checking it costs no query."""
+    prefix = presented.partition("_")[2].partition("_")[0]
+    known = _known.get(prefix)
+    return known is not None and time.monotonic() - known[0] <= KNOWN_SECONDS
+
+
 async def authenticate(presented: str) -> Caller | None:
     """The caller a presented key belongs to, or None for a malformed or unknown key.
 

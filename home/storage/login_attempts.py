@@ -32,7 +32,6 @@ hosts counting the same keys take turns. Counts survive a restart.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import os
 import sqlite3
 import threading
@@ -48,6 +47,7 @@ import asyncpg
 from piccolo_api.rate_limiting.middleware import RateLimitProvider
 
 from home.settings import Settings
+from home.web.http import client_network
 
 T = TypeVar("T")
 
@@ -123,7 +123,7 @@ class Policy:
 
     def limits(self, username: str, address: str) -> list[Limit]:
         """The keys an attempt by `username` from `address` counts under."""
-        network = address_key(address)
+        network = client_network(address)
         return [
             Limit(
                 f"pair:{network} {username}",
@@ -143,21 +143,8 @@ class Policy:
         return min(limit.cap, 2.0 ** min(attempts - limit.free, 32))
 
 
-def address_key(address: str) -> str:
-    """The client address as counted: IPv4 as is, IPv6 by its /64 (one subscriber's)."""
-    try:
-        parsed = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    if isinstance(parsed, ipaddress.IPv6Address):
-        if parsed.ipv4_mapped is not None:
-            return str(parsed.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
-    return str(parsed)
-
-
 def known_key(username: str, address: str) -> str:
-    return f"{KNOWN}{address_key(address)} {username}"
+    return f"{KNOWN}{client_network(address)} {username}"
 
 
 # A change to the locked rows: what to answer, and each key's new row (None deletes it).

@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from typing import Any
 
 from litestar import Response
 from litestar.response.base import ASGIResponse
 from litestar.types import Scope, Send
+
+
+def client_network(address: str) -> str:
+    """A client address as limits count it: IPv4 as is, IPv6 by its /64 (one subscriber's,
+    who may use any address in it), an IPv4-mapped IPv6 address as its IPv4 address."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)
 
 
 def header(scope: Scope, name: bytes) -> bytes:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 
+from home.api.auth import KeyFailures
 from home.roster.api_keys import hash_key
 from home.roster.tables import ApiKey, Member
 from tests.support.client_system import ClientSystem
@@ -105,3 +107,39 @@ async def test_a_new_minute_gives_the_key_a_new_allowance(db, adapter, client_fo
     assert (await system.post("/members", BODY)).status_code == 429
     now[0] += 50  # the next minute
     assert (await system.post("/members", BODY)).status_code == 201
+
+
+async def test_unknown_keys_past_the_limit_get_429_without_a_lookup(
+    db, adapter, client_for, monkeypatch
+):
+    limited = client_for(api_key_failure_limit=3, clock=ten_seconds_into_a_minute)
+    working = await ClientSystem.register(limited, adapter)
+    assert (await working.post("/members", BODY)).status_code == 201  # its key is looked up now
+    guesses = [ClientSystem(limited, f"rk_guess{n:04d}_{'A' * 43}", f"guess {n}") for n in range(5)]
+    statuses = [(await guess.post("/members", BODY)).status_code for guess in guesses[:3]]
+    assert statuses == [401, 401, 401]
+    looked_up = []
+    real_select = ApiKey.select
+    monkeypatch.setattr(ApiKey, "select", lambda *a: looked_up.append(a) or real_select(*a))
+    over = await guesses[3].post("/members", BODY)
+    assert over.status_code == 429
+    assert over.headers["retry-after"] == "50"  # the rest of the minute
+    assert "more than 3 unknown API keys came from this address" in over.json()["error"]
+    assert looked_up == []  # refused before the database was asked
+    # The address's working client, whose key was looked up lately, still gets through.
+    assert (await working.post("/members", BODY)).status_code == 201
+    # Another address has its own allowance.
+    transport = httpx.ASGITransport(app=limited._transport.app, client=("198.51.100.7", 1))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as other:
+        elsewhere = ClientSystem(other, guesses[4].key, "elsewhere")
+        assert (await elsewhere.post("/members", BODY)).status_code == 401
+
+
+async def test_unknown_keys_are_counted_by_network_and_minute():
+    failures = KeyFailures(limit=2)
+    now = 600.0
+    for host in ("2001:db8::1", "2001:db8::2"):
+        failures.count(host, now)
+    assert failures.retry_after("2001:db8:0:0:ffff::9", now) == 60  # the same /64
+    assert failures.retry_after("2001:db8:0:1::1", now) is None
+    assert failures.retry_after("2001:db8::1", now + 60) is None  # a new minute

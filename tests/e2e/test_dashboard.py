@@ -165,3 +165,26 @@ def test_the_dashboard_follows_changes_without_a_reload(page: Page, server: Serv
     expect(page.locator("body")).to_have_attribute("data-pending", "false")
     refreshes = len(reports) - before
     assert 1 <= refreshes <= (time.monotonic() - started) / 1.0 + 1, refreshes
+
+
+HOSTILE = '<a href="https://evil.example/">EVIL</a> & <b style="color:red">co</b>'
+
+
+def test_member_names_are_shown_as_typed_never_as_markup(page: Page, server: Server, activity):
+    """Plotly renders links and styles in labels: a name is shown as its text, and two members
+    of one name get a bar each."""
+    key = server.piccolo("home", "new_api_key", "names-e2e", "--scope=members:write,sessions:write")
+    headers = {"authorization": f"Bearer {key.strip().splitlines()[-1]}"}
+    started = (datetime.now(UTC) - timedelta(minutes=20)).isoformat()
+    with httpx.Client(base_url=server.url, headers=headers, timeout=30) as http:
+        for _ in range(2):
+            member = http.post("/api/members", json={"real_name": HOSTILE, "tz": "UTC"}).json()
+            answer = http.post(f"/api/members/{member['id']}/sessions/start", json={"at": started})
+            assert answer.status_code == 201, answer.text
+    page.goto(f"{server.url}/dashboard/")
+    expect(page.locator("body")).to_have_attribute("data-loaded", "30:member")
+    chart = page.locator("#top-members")
+    expect(chart.locator(".ytick text", has_text="EVIL")).to_have_count(2)
+    assert chart.locator(".ytick text", has_text="EVIL").all_text_contents() == [HOSTILE] * 2
+    assert chart.locator("a").count() == 0  # no link made from a name
+    assert chart.locator("[style*='color:red'], [style*='color: red']").count() == 0

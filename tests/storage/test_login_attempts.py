@@ -23,12 +23,12 @@ from home.storage.login_attempts import (
     Policy,
     PostgresLoginLimit,
     SharedLoginLimit,
-    address_key,
     login_throttle,
 )
 from home.tooling import cli
 from home.tooling.cli import PROJECT_DIR
 from home.tooling.servers import Server
+from home.web.http import client_network
 from tests.conftest import PG_ADMIN_URL
 from tests.support.admin import AdminSession
 
@@ -137,8 +137,8 @@ def test_guesses_at_many_accounts_are_slowed_per_address(throttles, clock):
     for n in range(6):
         assert waits(throttle, f"v6-{n}", f"2001:db8:1:2::{n + 1}") is None
     assert waits(throttle, "v6-x", "2001:db8:1:2:ffff::1") == 1
-    assert address_key("2001:db8:1:2:ffff::1") == "2001:db8:1:2::/64"
-    assert address_key("::ffff:203.0.113.9") == "203.0.113.9"
+    assert client_network("2001:db8:1:2:ffff::1") == "2001:db8:1:2::/64"
+    assert client_network("::ffff:203.0.113.9") == "203.0.113.9"
 
 
 def test_all_logins_together_have_a_cap(throttles, clock):

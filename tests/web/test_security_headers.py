@@ -5,6 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from home.web.security_headers import ADMIN_POLICY, security_headers
+
 
 @pytest.mark.parametrize(
     "path", ["/fetch/", "/health/live", "/no/such/page", "/admin/", "/schema/openapi.json"]
@@ -30,3 +32,19 @@ async def test_json_responses_forbid_active_content(client):
     assert (
         response.headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
     )
+
+
+async def test_the_admins_page_gets_the_admins_policy(client):
+    response = await client.get("/admin/")
+    assert response.headers["content-security-policy"] == ADMIN_POLICY.decode()
+    assert "script-src 'self' 'unsafe-eval';" in response.headers["content-security-policy"]
+
+
+async def test_other_pages_load_only_this_origins_scripts(client):
+    [(_, policy)] = [
+        header
+        for header in security_headers("http", [(b"content-type", b"text/html")])
+        if header[0] == b"content-security-policy"
+    ]
+    assert policy.startswith(b"default-src 'self';") and b"script-src" not in policy
+    assert b"object-src 'none'" in policy and b"base-uri 'none'" in policy

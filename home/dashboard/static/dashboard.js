@@ -14,6 +14,12 @@ async function report(path, params) {
   return body;
 }
 
+// Plotly renders a subset of HTML in labels and hover text (links and styles included):
+// text from the data goes in with its markup escaped, and Plotly shows it as typed.
+function plain(text) {
+  return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
 function hours(seconds) {
   return Math.round(seconds / 36) / 100;
 }
@@ -141,13 +147,18 @@ async function load() {
       draw("per-day", [{ type: "bar", x: labels, y: labels.map((key) => hours(activity.totals[key])),
                          marker: { color: "#3889cf" }, hovertemplate: "%{x}: %{y} h<extra></extra>" }],
            { yaxis: { title: { text: "hours" } } }),
+      // One bar per member (by id: two members may share a name), labelled with the name.
       draw("top-members", [{ type: "bar", orientation: "h",
                              x: top.map((member) => hours(member.total_seconds)),
-                             y: top.map((member) => member.real_name),
-                             marker: { color: "#2f855a" }, hovertemplate: "%{y}: %{x} h<extra></extra>" }],
-           { margin: { t: 10, r: 10, b: 40, l: 110 }, yaxis: { autorange: "reversed" },
+                             y: top.map((member) => member.id),
+                             customdata: top.map((member) => plain(member.real_name)),
+                             marker: { color: "#2f855a" }, hovertemplate: "%{customdata}: %{x} h<extra></extra>" }],
+           { margin: { t: 10, r: 10, b: 40, l: 110 },
+             yaxis: { autorange: "reversed", type: "category", tickmode: "array",
+                      tickvals: top.map((member) => member.id),
+                      ticktext: top.map((member) => plain(member.real_name)) },
              xaxis: { title: { text: "hours this week" } } }, "No activity this week yet"),
-      draw("zones", [{ type: "bar", x: zoneRows.map((zone) => zone.tz), y: zoneRows.map((zone) => zone.members),
+      draw("zones", [{ type: "bar", x: zoneRows.map((zone) => plain(zone.tz)), y: zoneRows.map((zone) => zone.members),
                        marker: { color: "#805ad5" }, hovertemplate: "%{x}: %{y} members<extra></extra>" }],
            { margin: { t: 10, r: 10, b: 110, l: 40 } }),
       draw("lengths", [{ type: "bar", x: lengths.bins.map((bin) => bin.label),
