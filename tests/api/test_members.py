@@ -82,6 +82,7 @@ async def test_member_is_shown_as_fetch_lists_it_with_active_since(system, clien
         assert shown.status_code == 200
         body = shown.json()
         assert body.pop("active_since") == "2026-11-30T13:00:00Z"
+        assert body.pop("closed_until") is None  # nothing is closed
         [listed] = (await client.get("/fetch/", params={"style": style})).json()["members"]
         assert body == listed
         assert len(body[key]) == 1
