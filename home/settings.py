@@ -263,6 +263,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         webhook_lease_seconds=_number(env, "WEBHOOK_LEASE_SECONDS", 30, 1, 3600, float),
         webhook_relay=_flag(env, "WEBHOOK_RELAY", default=True),
     )
+    if loaded.webhook_lease_seconds < 3 * loaded.webhook_timeout:
+        raise SettingsError(
+            f"WEBHOOK_LEASE_SECONDS={loaded.webhook_lease_seconds:g} is less than three times "
+            f"WEBHOOK_TIMEOUT={loaded.webhook_timeout:g}: a relay renews its lease between "
+            "deliveries, so one slow endpoint must not outlast it; raise WEBHOOK_LEASE_SECONDS "
+            f"to at least {3 * loaded.webhook_timeout:g}"
+        )
     if loaded.session_max_expiry < loaded.session_expiry:
         raise SettingsError(
             "SESSION_MAX_EXPIRY_HOURS is shorter than SESSION_EXPIRY_MINUTES: raise the maximum "

@@ -28,6 +28,10 @@ SAFE_PRODUCTION = {"APP_ENV": "production", "ALLOWED_HOSTS": "roster.example.com
         ({**SAFE_PRODUCTION, "METRICS_TOKEN": "token"}, "METRICS_TOKEN is 5 characters"),
         ({**SAFE_PRODUCTION, "METRICS": "on"}, "METRICS is on without a METRICS_TOKEN"),
         ({"METRICS": "maybe"}, "METRICS='maybe' is not a boolean"),
+        (
+            {"WEBHOOK_TIMEOUT": "20", "WEBHOOK_LEASE_SECONDS": "30"},
+            "WEBHOOK_LEASE_SECONDS=30 is less than three times WEBHOOK_TIMEOUT=20",
+        ),
         ({"WEB_CONCURRENCY": "lots"}, "WEB_CONCURRENCY='lots' is not a number"),
         ({"DB_CONNECT_TIMEOUT": "0"}, "DB_CONNECT_TIMEOUT='0' is out of range"),
         ({"SESSION_EXPIRY_MINUTES": "600", "SESSION_MAX_EXPIRY_HOURS": "1"}, "shorter than"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get, post
@@ -13,7 +13,7 @@ from litestar.params import JSONBody
 from home.api import clock
 from home.api.auth import require_api_key, scoped
 from home.api.members import parse_rfc3339
-from home.api.schemas import ErrorResponse
+from home.api.schemas import DATE_TIME, ErrorResponse
 from home.roster import closing
 from home.roster.api_keys import Caller
 from home.roster.timefmt import format_rfc3339
@@ -22,7 +22,7 @@ from home.roster.timefmt import format_rfc3339
 class CloseIn(msgspec.Struct, forbid_unknown_fields=True):
     """The instant to close the books up to (RFC 3339 with an offset, not in the future)."""
 
-    until: str
+    until: Annotated[str, DATE_TIME]
 
 
 class ClosingOut(msgspec.Struct):

@@ -276,21 +276,64 @@ class Relay:
             .where(WebhookRedelivery.endpoint == endpoint.id)
             .order_by(WebhookRedelivery.id)
         )
-        for asked in redeliveries:
-            position = (asked["change_txid"], asked["change_id"])
-            rows = await adapter.changes_after((position[0], position[1] - 1), 1)
-            if rows and (rows[0][0], rows[0][1]) == position:
-                made += 1
-                result = await self._send(endpoint, change(rows[0]))
-                self._note(endpoint, change(rows[0]), result, 1, "redelivered", "redelivery failed")
-            endpoint.done_redeliveries.append(asked["id"])
         # The log and the position are written in the background while deliveries go on (a
         # write can wait its turn for the database, SQLite's lock say): one write at a time.
         # Each write renews the lease, also while waiting for changes.
         writing: asyncio.Task[bool] | None = None
         flushed = time.monotonic()
         quiet_since = time.monotonic()
-        renew_every = min(FLUSH_SECONDS * 10, self.settings.webhook_lease_seconds / 3)
+        lease = self.settings.webhook_lease_seconds
+        renew_every = min(FLUSH_SECONDS * 10, lease / 3)
+        # When the lease written last runs out, by this process's clock (the claim, just now,
+        # counts as a write): no delivery may start that could end after it.
+        leased_until = flushed + lease
+
+        def write() -> asyncio.Task[bool]:
+            """Write the log and the position and renew the lease, in the background."""
+            nonlocal writing, flushed
+            started = time.monotonic()
+
+            def renewed(task: asyncio.Task[bool]) -> None:
+                nonlocal leased_until
+                if not task.cancelled() and task.exception() is None and task.result():
+                    leased_until = max(leased_until, started + lease)
+
+            task = asyncio.ensure_future(self._flush(endpoint))
+            task.add_done_callback(renewed)
+            writing, flushed = task, started
+            return task
+
+        async def keep_lease() -> bool:
+            """Write when due; wait for the write only when the lease would run out during the
+            next delivery. False when the lease is lost (another relay has the endpoint, or it
+            was disabled or deleted meanwhile)."""
+            nonlocal writing
+            if writing is not None and writing.done():
+                if not writing.result():
+                    return False
+                writing = None
+            since = time.monotonic() - flushed
+            if writing is None and (
+                len(endpoint.attempts) >= FLUSH_EVERY
+                or since > (FLUSH_SECONDS if endpoint.attempts else renew_every)
+            ):
+                write()
+            if time.monotonic() + self.settings.webhook_timeout + lease / 10 >= leased_until:
+                ok = await (writing or write())
+                writing = None
+                return ok
+            return True
+
+        for asked in redeliveries:
+            position = (asked["change_txid"], asked["change_id"])
+            rows = await adapter.changes_after((position[0], position[1] - 1), 1)
+            if rows and (rows[0][0], rows[0][1]) == position:
+                if not await keep_lease():
+                    return made
+                made += 1
+                result = await self._send(endpoint, change(rows[0]))
+                self._note(endpoint, change(rows[0]), result, 1, "redelivered", "redelivery failed")
+            endpoint.done_redeliveries.append(asked["id"])
         while not self.watcher.closing.is_set():
             mark = self.watcher.mark()
             looked = time.monotonic()
@@ -305,6 +348,9 @@ class Relay:
                 if not wants(endpoint.types, shown.type):
                     endpoint.cursor = position
                     continue
+                # Before each delivery: the lease must outlast it.
+                if not await keep_lease():
+                    return made
                 made += 1
                 attempt = endpoint.failures + 1
                 result = await self._send(endpoint, shown)
@@ -318,17 +364,8 @@ class Relay:
                 endpoint.delivered_at = self._now()
                 if self.watcher.closing.is_set():
                     break
-            since = time.monotonic() - flushed
-            if len(endpoint.attempts) >= FLUSH_EVERY or since > (
-                FLUSH_SECONDS if endpoint.attempts else renew_every
-            ):
-                if writing is not None and writing.done():
-                    if not writing.result():  # the lease is lost: another relay has it
-                        return made
-                    writing = None
-                if writing is None:
-                    writing = asyncio.ensure_future(self._flush(endpoint))
-                    flushed = time.monotonic()
+            if not await keep_lease():
+                return made
             if not rows:
                 await self.watcher.wait(mark, min(IDLE_SECONDS, max(hold, 0.0)))
                 await asyncio.sleep(max(0.0, looked + LOOK_EVERY_SECONDS - time.monotonic()))

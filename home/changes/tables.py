@@ -2,8 +2,8 @@
 delivery attempt, and the changes queued to be sent again.
 
 The change feed itself (`roster_change`) is written by database triggers and read with plain
-SQL (its PostgreSQL position is a transaction id, a type Piccolo has no column for): see
-`home/storage`.
+SQL: see `home/storage`. A position is two numbers (`*_txid`, the commit number on PostgreSQL
+and 0 on SQLite, and the change id; the column names are older than the commit numbers).
 """
 
 from piccolo.columns import (

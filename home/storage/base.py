@@ -9,10 +9,10 @@ The rest of the service calls an `Adapter` and never asks which engine is behind
 - rules: `broken_rule(error)`, which database rule a refused write broke;
 - the API's shared state: `count_request(key_id, window)`, a key's requests this minute;
 - outages: `is_unavailable(error)`, whether an error means the database cannot answer now;
-- the change feed: `changes_after(position, limit)` (only what no running transaction can
-  still precede), `prune_changes(before)`, `watch_changes(notify)` (a call whenever the feed
-  may have grown), `claimable(query)` (rows other relays skip while one holds them) and
-  `relay_slot()` (whether this process may run a webhook relay);
+- the change feed: `changes_after(position, limit)` (in commit order),
+  `prune_changes(before)`, `watch_changes(notify)` (a call whenever the feed may have grown),
+  `claimable(query)` (rows other relays skip while one holds them) and `relay_slot()`
+  (whether this process may run a webhook relay);
 - SQL: `dialect`, the pieces of a statement that differ (placeholders, byte-order names,
   lower-casing, time comparison), and `times`, how stored times come back in rows.
 """
@@ -34,10 +34,11 @@ from home.settings import Settings
 T = TypeVar("T")
 
 Position = tuple[int, int]
-"""Where a change sits in the feed: `(transaction id, change id)`, compared as a pair. On
-SQLite, where writers take turns, the transaction id is always 0. `(0, 0)` is before all."""
+"""Where a change sits in the feed: `(commit number, change id)`, compared as a pair. On
+PostgreSQL the commit number is the data version its transaction took as it committed; on
+SQLite, where writers take turns, it is always 0. `(0, 0)` is before all."""
 ChangeRow = tuple[int, int, Any, str, str, str]
-"""A change as stored: transaction id, id, when, type, actor, and the row as JSON text."""
+"""A change as stored: commit number, id, when, type, actor, and the row as JSON text."""
 AttemptRow = tuple[int, str, str, datetime, int, int | None, str | None, float, str]
 """A webhook delivery attempt to log: endpoint, change id, change type, when, attempt number,
 status code, error, milliseconds and outcome."""
@@ -46,6 +47,9 @@ MemberRow = tuple[str, str, str]
 """`(id, real_name, tz)` of a member to insert."""
 SpanRow = tuple[str, int, int]
 """`(member id, start, end)` of a period to insert, in whole Unix seconds."""
+PeriodRow = tuple[int | None, str, datetime, datetime | None]
+"""`(id or None for the next, member id, start, end or None while running)` of a period to
+insert as given (an import's), times aware."""
 
 
 class Rule(Enum):
@@ -209,6 +213,11 @@ class BatchWriter(ABC):
         batch by batch)."""
 
     @abstractmethod
+    async def write_periods(self, periods: list[PeriodRow]) -> None:
+        """Insert periods of members that exist (or were written by this run), checked by
+        the caller against every rule; ids kept where given."""
+
+    @abstractmethod
     async def finish(self, summary: str) -> None:
         """Complete the work before the transaction commits; `summary` (JSON) is audited."""
 
@@ -332,9 +341,8 @@ class Adapter(ABC):
 
     @abstractmethod
     async def changes_after(self, after: Position, limit: int) -> list[ChangeRow]:
-        """Up to `limit` changes after `after`, in order of position, none of which a change
-        committed later could precede (on PostgreSQL: none of a transaction no older than the
-        oldest one still running)."""
+        """Up to `limit` changes after `after`, in order of position: commit order, so no
+        change committed later can precede them."""
 
     @abstractmethod
     async def changes_pruned(self) -> Position:

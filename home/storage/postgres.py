@@ -28,6 +28,7 @@ from home.storage.base import (
     Dialect,
     MemberRow,
     Params,
+    PeriodRow,
     Position,
     RelaySlot,
     Rule,
@@ -53,28 +54,23 @@ UNAVAILABLE = (
 )
 
 
-# The version, and the feed's position with it: every transaction older than the oldest one
-# still running has ended, so no change made after this read can sit before that position.
-VERSION_SQL = (
-    "SELECT epoch, version, pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon "
-    "FROM roster_version WHERE id = 1"
-)
-# Changes after a position, held back at the oldest transaction still running: sequence values
-# commit out of order, and a follower must never move past a change still being written.
-# (The number is named apart from the column, or ORDER BY would sort by the number and not
-# read the index on the column.)
+# The version. A position of the feed is (seq, id), where seq is the version its transaction
+# took as it committed (writers take versions in commit order, under the version row's lock):
+# a snapshot at version V holds every change numbered up to V and none after.
+VERSION_SQL = "SELECT epoch, version FROM roster_version WHERE id = 1"
+# Changes after a position, in commit order. A change's seq is written by its own commit, so
+# nothing uncommitted or later-committing can sit before a position already read.
 CHANGES_AFTER = (
-    "SELECT c.txid::text::bigint AS txid_number, c.id, c.occurred_at, c.type, c.actor, c.data "
-    "FROM roster_change AS c WHERE (c.txid, c.id) > ($1::text::xid8, $2) "
-    "AND c.txid < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY c.txid, c.id LIMIT $3"
+    "SELECT c.seq, c.id, c.occurred_at, c.type, c.actor, c.data "
+    "FROM roster_change AS c WHERE (c.seq, c.id) > ($1, $2) ORDER BY c.seq, c.id LIMIT $3"
 )
 # The last change older than the cutoff; it and every change before it are pruned.
 PRUNE = (
-    "WITH last AS (SELECT txid, id FROM roster_change WHERE occurred_at < $1 "
-    "AND txid < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY txid DESC, id DESC LIMIT 1), "
-    "gone AS (DELETE FROM roster_change AS c USING last WHERE (c.txid, c.id) <= (last.txid, "
+    "WITH last AS (SELECT seq, id FROM roster_change WHERE occurred_at < $1 "
+    "AND seq IS NOT NULL ORDER BY seq DESC, id DESC LIMIT 1), "
+    "gone AS (DELETE FROM roster_change AS c USING last WHERE (c.seq, c.id) <= (last.seq, "
     "last.id) RETURNING 1), "
-    "noted AS (UPDATE roster_change_pruned SET txid = last.txid::text::bigint, "
+    "noted AS (UPDATE roster_change_pruned SET txid = last.seq, "
     "change_id = last.id FROM last WHERE roster_change_pruned.id = 1 RETURNING 1) "
     "SELECT (SELECT count(*) FROM gone) AS deleted, (SELECT count(*) FROM noted) AS noted"
 )
@@ -89,6 +85,13 @@ LOG_ATTEMPTS = (
     "$9::varchar[])"
 )
 FEED_CHANNEL = "roster_change"
+
+
+def _after_version(version: int) -> tuple[int, int]:
+    """The feed position just after every change of version `version` and before any later."""
+    return (version + 1, 0)
+
+
 # A lost LISTEN connection is made again after this long (the followers poll meanwhile).
 LISTEN_RETRY_SECONDS = 1.0
 
@@ -263,7 +266,7 @@ class PostgresAdapter(Adapter):
         """The committed data version: one primary-key read."""
         async with self._connection() as connection:
             row = await connection.fetchrow(VERSION_SQL)
-        return DataVersion(row["epoch"], row["version"], (row["horizon"], 0))
+        return DataVersion(row["epoch"], row["version"], _after_version(row["version"]))
 
     @asynccontextmanager
     async def snapshot(self, sql: str, params: Sequence[Any]) -> AsyncIterator[Snapshot]:
@@ -290,7 +293,7 @@ class PostgresAdapter(Adapter):
                 async def fetch(size: int) -> list[Any]:
                     return await cursor.fetch(size)
 
-                version = DataVersion(row["epoch"], row["version"], (row["horizon"], 0))
+                version = DataVersion(row["epoch"], row["version"], _after_version(row["version"]))
                 yield Snapshot(version, fetch)
             finally:
                 await transaction.rollback()
@@ -305,7 +308,7 @@ class PostgresAdapter(Adapter):
         ):
             row = await connection.fetchrow(VERSION_SQL)
             results = [await connection.fetch(sql, *params) for sql, params in statements]
-        return DataVersion(row["epoch"], row["version"], (row["horizon"], 0)), results
+        return DataVersion(row["epoch"], row["version"], _after_version(row["version"])), results
 
     def write_transaction(self) -> Any:
         return self.engine.transaction()
@@ -351,7 +354,7 @@ class PostgresAdapter(Adapter):
 
     async def changes_after(self, after: Position, limit: int) -> list[ChangeRow]:
         async with self._connection() as connection:
-            rows = await connection.fetch(CHANGES_AFTER, str(after[0]), after[1], limit)
+            rows = await connection.fetch(CHANGES_AFTER, after[0], after[1], limit)
         return [tuple(row) for row in rows]  # type: ignore[misc]
 
     async def changes_pruned(self) -> Position:
@@ -443,6 +446,25 @@ class PostgresBatchWriter(BatchWriter):
                 [row[0] for row in spans],
                 [row[1] for row in spans],
                 [row[2] for row in spans],
+            )
+
+    async def write_periods(self, periods: list[PeriodRow]) -> None:
+        await self.connection.execute(
+            "INSERT INTO activity_period (id, member, start_time, end_time) "
+            "SELECT coalesce(t.id, nextval(pg_get_serial_sequence('activity_period', 'id'))), "
+            "t.member, t.start_time, t.end_time "
+            "FROM unnest($1::int[], $2::uuid[], $3::timestamptz[], $4::timestamptz[]) "
+            "AS t(id, member, start_time, end_time)",
+            [row[0] for row in periods],
+            [row[1] for row in periods],
+            [row[2] for row in periods],
+            [row[3] for row in periods],
+        )
+        if any(row[0] is not None for row in periods):
+            # Ids given: the sequence goes on after the largest, so the next period gets a new one.
+            await self.connection.execute(
+                "SELECT setval(pg_get_serial_sequence('activity_period', 'id'), "
+                "greatest((SELECT max(id) FROM activity_period), 1))"
             )
 
     async def finish(self, summary: str) -> None:

@@ -37,6 +37,7 @@ from home.storage.base import (
     Dialect,
     MemberRow,
     Params,
+    PeriodRow,
     Position,
     RelaySlot,
     Rule,
@@ -544,6 +545,12 @@ INSERT_PERIODS = (
     "datetime(json_extract(value, '$[1]'), 'unixepoch') || '+00:00', "
     "datetime(json_extract(value, '$[2]'), 'unixepoch') || '+00:00' FROM json_each(?)"
 )
+# An import's periods, times as Piccolo stores them (to the microsecond), ids where given.
+INSERT_GIVEN_PERIODS = (
+    "INSERT INTO activity_period (id, member, start_time, end_time) "
+    "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
+    "json_extract(value, '$[2]'), json_extract(value, '$[3]') FROM json_each(?)"
+)
 _encode_json = msgspec.json.Encoder().encode
 
 
@@ -610,6 +617,13 @@ class SQLiteBatchWriter(BatchWriter):
         await self.connection.execute(INSERT_MEMBERS, (_encode_json(members).decode(),))
         if spans:
             await self.connection.execute(INSERT_PERIODS, (_encode_json(spans).decode(),))
+
+    async def write_periods(self, periods: list[PeriodRow]) -> None:
+        rows = [
+            (period_id, member, to_stored(start), None if end is None else to_stored(end))
+            for period_id, member, start, end in periods
+        ]
+        await self.connection.execute(INSERT_GIVEN_PERIODS, (_encode_json(rows).decode(),))
 
     async def finish(self, summary: str) -> None:
         await self.connection.execute(

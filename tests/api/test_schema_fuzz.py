@@ -62,10 +62,17 @@ OPERATIONS = {
 @pytest.fixture(scope="module", params=ENGINES)
 async def fuzzed_server(request, databases):
     """The production command on a small roster, one per engine, with an API key whose rate
-    limit fuzzing cannot use up, and webhooks allowed to reach this machine's ports."""
+    limit fuzzing cannot use up (nor its invalid keys the limit of unknown ones), and webhooks
+    allowed to reach this machine's ports."""
     database = await databases(request.param)
     await database.clear()
-    server = Server(database.env, workers=1, API_RATE_LIMIT="1000000", WEBHOOK_ALLOW_PRIVATE="true")
+    server = Server(
+        database.env,
+        workers=1,
+        API_RATE_LIMIT="1000000",
+        API_KEY_FAILURE_LIMIT="1000000",
+        WEBHOOK_ALLOW_PRIVATE="true",
+    )
     cli.check(await asyncio.to_thread(cli.piccolo, "home", "populate", "20", env=server.env))
     key = (
         server.piccolo(
@@ -107,14 +114,16 @@ def _breaks_a_rule_openapi_cannot_state(case) -> bool:
             asyncio.run(check_url(body.get("url"), allow_private=True))
         except WebhookError:
             return True
-    times = {name: body.get(name) for name in ("at", "start_time", "end_time")}
+    times = {name: body.get(name) for name in ("at", "start_time", "end_time", "until")}
     moments = {
         name: datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
         for name, text in times.items()
         if isinstance(text, str)
     }
-    latest = datetime.now(UTC) + timedelta(minutes=4)
-    for moment in moments.values():
+    now = datetime.now(UTC)
+    for name, moment in moments.items():
+        # Sessions may start up to 5 minutes ahead of the server's clock; a closing not at all.
+        latest = now if name == "until" else now + timedelta(minutes=4)
         try:
             moment = moment.astimezone(UTC)
         except OverflowError:

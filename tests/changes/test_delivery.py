@@ -52,7 +52,11 @@ async def test_every_change_arrives_after_the_server_is_killed_mid_delivery(data
     database = await databases(engine)
     await database.clear()
     receiver = Receiver(delay=0.05)  # deliveries take a while: some are in flight at the kill
-    settings = {"WEBHOOK_ALLOW_PRIVATE": "true", "WEBHOOK_LEASE_SECONDS": "2"}
+    settings = {
+        "WEBHOOK_ALLOW_PRIVATE": "true",
+        "WEBHOOK_LEASE_SECONDS": "3",
+        "WEBHOOK_TIMEOUT": "1",
+    }
     async with serving(receiver) as url:
         server = Server(database.env, workers=2, **settings).start()
         try:

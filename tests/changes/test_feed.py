@@ -234,7 +234,7 @@ async def test_followers_see_exactly_the_audit_trail_while_writers_race(client, 
 
 
 async def test_the_feed_is_read_in_order_from_its_index_on_postgresql(pg):
-    """A follower's read walks the (txid, id) index, however long the feed (a sort of the whole
+    """A follower's read walks the (seq, id) index, however long the feed (a sort of the whole
     table per read made webhooks fall behind)."""
     from home.storage.postgres import CHANGES_AFTER
 
@@ -242,6 +242,30 @@ async def test_the_feed_is_read_in_order_from_its_index_on_postgresql(pg):
         # As on a long feed: every other plan costs more than reading the index in order.
         for plan in ("seqscan", "bitmapscan", "sort"):
             await connection.execute(f"SET LOCAL enable_{plan} = off")
-        rows = await connection.fetch(f"EXPLAIN {CHANGES_AFTER}", "0", 0, 100)
+        rows = await connection.fetch(f"EXPLAIN {CHANGES_AFTER}", 0, 0, 100)
     plan = "\n".join(row[0] for row in rows)
-    assert "roster_change_position" in plan and "Sort" not in plan, plan
+    assert "roster_change_order" in plan and "Sort" not in plan, plan
+
+
+async def test_the_feed_is_in_commit_order_on_postgresql(pg, client_for):
+    """A transaction that began writing first but commits last comes last: a follower never
+    sees a change before one that committed earlier, nor skips one that commits later."""
+    http = client_for()
+    early = await pg.engine.pool.acquire()
+    try:
+        await early.execute("BEGIN")
+        # Its transaction id is taken now, at its first write.
+        await early.execute(
+            "INSERT INTO member (id, real_name, tz) VALUES ($1, 'EARLY', 'UTC')",
+            "00000000-0000-4000-8000-000000000001",
+        )
+        await make_member("LATE")  # begins later, commits first
+        changes, cursor = await follow(http)
+        assert [c["data"]["real_name"] for c in changes] == ["LATE"]
+        await early.execute("COMMIT")
+    finally:
+        await pg.engine.pool.release(early)
+    after, _ = await follow(http, cursor)
+    assert [c["data"]["real_name"] for c in after] == ["EARLY"]
+    everything, _ = await follow(http)
+    assert [c["data"]["real_name"] for c in everything] == ["LATE", "EARLY"]

@@ -3,8 +3,10 @@ disabling on 410 and when the schedule runs out, no requests into private networ
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -341,3 +343,27 @@ async def test_refused_registrations_write_nothing(adapter):
         with pytest.raises(webhooks.WebhookError):
             await webhooks.register(adapter, url, types, "test operator", False, NOW)
     assert await WebhookEndpoint.count() == 0
+
+
+async def test_the_lease_outlasts_every_delivery_to_a_slow_endpoint(app, adapter):
+    """Deliveries that together take longer than the lease: the relay renews it before each
+    one that could outlast it, so no other relay may take the endpoint over meanwhile."""
+    settings = dataclasses.replace(SETTINGS, webhook_timeout=0.5, webhook_lease_seconds=1.5)
+    left: list[float] = []  # seconds the stored lease still ran, as each delivery began
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        [row] = await WebhookEndpoint.select(WebhookEndpoint.lease_until)
+        left.append((row["lease_until"] - datetime.now(UTC)).total_seconds())
+        await asyncio.sleep(0.3)  # well within the timeout
+        return httpx.Response(200)
+
+    await register(adapter, "http://127.0.0.1:9/slow", clock=Clock(datetime.now(UTC)))
+    for n in range(8):  # 8 x 0.3 s: longer than the lease
+        await make_member(f"SLOW{n}")
+    relay = relay_for(app, time.time, httpx.MockTransport(slow), settings=settings)
+    try:
+        assert await relay.run_once() == 8
+    finally:
+        await relay.close()
+    assert len(left) == 8
+    assert min(left) > settings.webhook_timeout, left

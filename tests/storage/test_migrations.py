@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from contextlib import closing
+from datetime import UTC, datetime
 
 import pytest
 from piccolo.apps.migrations.commands.backwards import run_backwards
@@ -13,6 +14,8 @@ from piccolo.apps.user.tables import BaseUser
 from piccolo_api.session_auth.tables import SessionsBase
 
 from home.admin.site import AdminActivityPeriod
+from home.changes.feed import FeedGone, encode_cursor, read_changes
+from home.changes.tables import WebhookEndpoint
 from home.roster.tables import Member
 from home.storage.sqlite_engine import RosterSQLiteEngine
 from tests import piccolo_conf
@@ -191,3 +194,48 @@ async def test_periods_member_index_covers_the_times_and_goes_back(fresh):
     assert "(member)" in reverted["activity_period_member"].replace('"', "")
     await migrate()
     assert await index_definitions(fresh, "activity_period") == indexes
+
+
+async def test_the_feed_keeps_its_order_and_endpoints_their_place_in_commit_order(fresh, app):
+    """On PostgreSQL the migration numbers the kept changes in their old order, carries each
+    webhook endpoint's position over, and sends followers holding an old cursor to take a new
+    snapshot (410) rather than let them skip changes; on SQLite nothing changes."""
+    adapter = app.state.storage.adapter()
+    result = await run_backwards(
+        app_name="home", migration_id="2026-12-04T21:00:00:000000", auto_agree=True
+    )
+    assert result.success, result.message
+    for name in ("A", "B", "C"):
+        await Member.insert(Member(real_name=name, tz="UTC"))
+    # The feed as it was: positions (transaction id, id) on PostgreSQL, (0, id) on SQLite.
+    position = "txid::text::bigint" if fresh.kind == "postgres" else "0"
+    old = [
+        (row["a"], row["b"], None, None, None, row["data"])
+        for row in await fresh.engine.run_ddl(
+            f"SELECT {position} AS a, id AS b, data FROM roster_change ORDER BY a, b"
+        )
+    ]
+    endpoint = WebhookEndpoint(
+        url="https://hooks.example.com/roster",
+        secret="whsec_x",
+        created_at=datetime.now(UTC),
+        cursor_txid=old[1][0],  # delivered up to B
+        cursor_id=old[1][1],
+    )
+    await endpoint.save()
+    held = encode_cursor((old[2][0], old[2][1]))  # a follower's cursor, after C
+    await migrate()
+    kept = await adapter.changes_after((0, 0), 10)
+    assert [row[5] for row in kept] == [row[5] for row in old]  # the same changes, in order
+    [row] = await WebhookEndpoint.select(WebhookEndpoint.cursor_txid, WebhookEndpoint.cursor_id)
+    after_endpoint = await adapter.changes_after((row["cursor_txid"], row["cursor_id"]), 10)
+    assert [change[5] for change in after_endpoint] == [old[2][5]]  # C is next, as before
+    await Member.insert(Member(real_name="D", tz="UTC"))
+    newest = (await adapter.changes_after(kept[-1][:2], 10))[0]
+    assert "D" in newest[5] and newest[:2] <= (await adapter.current_version()).changes
+    if fresh.kind == "sqlite":
+        page = await read_changes(adapter, held, 10)  # positions did not change
+        assert [change.data["real_name"] for change in page.changes] == ["D"]
+    else:
+        with pytest.raises(FeedGone):
+            await read_changes(adapter, held, 10)
