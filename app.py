@@ -25,13 +25,16 @@ from home.api.openapi import (
     activity_csv,
     add_time_zones,
     document_edge_errors,
+    export_zip,
     fetch_head_parameters,
     fetch_styles_any_of,
     forbid_unknown_fields,
+    import_csv_body,
 )
 from home.api.reports import ReportsController, ReportService
 from home.api.response import FetchService
 from home.api.schemas import NewMemberIn, PeriodIn, SessionAt
+from home.api.transfer import ExportController, ImportsController
 from home.api.webhooks import DisableIn, EndpointIn, WebhooksController
 from home.changes.service import ChangeService
 from home.changes.watch import FeedWatcher
@@ -61,6 +64,8 @@ def create_app(settings: Settings | None = None, clock: Clock = time.time) -> Li
             ChangesController,
             WebhooksController,
             ClosingController,
+            ImportsController,
+            ExportController,
             DashboardController,
             HealthController,
             docs_assets_router(),
@@ -105,6 +110,8 @@ def create_app(settings: Settings | None = None, clock: Clock = time.time) -> Li
     fetch_styles_any_of(app)
     fetch_head_parameters(app)
     activity_csv(app)
+    import_csv_body(app)
+    export_zip(app)
     document_edge_errors(app)
     # Litestar's own middleware runs only for requests that match a route; these wrap every
     # request (404s and 405s included, and the admin mount) from the outside.

@@ -6,6 +6,8 @@ from piccolo.conf.apps import AppConfig, Command
 
 from home.changes.tables import WebhookAttempt, WebhookEndpoint, WebhookRedelivery
 from home.commands.ensure_admin import ensure_admin
+from home.commands.export import export
+from home.commands.import_file import import_file
 from home.commands.new_api_key import new_api_key
 from home.commands.new_staff import new_staff
 from home.commands.populate import populate
@@ -32,5 +34,7 @@ APP_CONFIG = AppConfig(
         Command(callable=ensure_admin),
         Command(callable=new_api_key),
         Command(callable=new_staff),
+        Command(callable=import_file, command_name="import"),
+        Command(callable=export),
     ],
 )

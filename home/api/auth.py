@@ -111,10 +111,10 @@ async def require_metrics_token(connection: ASGIConnection, _handler: BaseRouteH
     _require_token(connection, expected, "/metrics", "METRICS_TOKEN")
 
 
-def scoped(scope: str) -> dict[str, Any]:
-    """Route arguments for a handler that needs `scope`: the guard reads it from `opt`, and
-    OpenAPI shows it (as the security requirement's role, and in the description)."""
-    return {"opt": {"scope": scope}, "security": [{"ApiKey": [scope]}]}
+def scoped(*scopes: str) -> dict[str, Any]:
+    """Route arguments for a handler that needs `scopes` (all of them): the guard reads them
+    from `opt`, and OpenAPI shows them (as the security requirement's roles)."""
+    return {"opt": {"scopes": scopes}, "security": [{"ApiKey": list(scopes)}]}
 
 
 async def require_api_key(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
@@ -167,13 +167,13 @@ async def require_api_key(connection: ASGIConnection, handler: BaseRouteHandler)
             headers={"retry-after": str(retry_after)},
         )
     # A handler that names no scope needs the strictest: a forgotten one refuses, not allows.
-    scope = handler.opt.get("scope", "admin")
-    if scope not in caller.scopes:
-        raise PermissionDeniedException(
-            detail=f"the API key {caller.name!r} lacks the scope {scope} ({SCOPE_TEXT[scope]}), "
-            f"which {connection.scope['method']} {connection.url.path} needs: ask an operator "
-            "for a key with it"
-        )
+    for scope in handler.opt.get("scopes", ("admin",)):
+        if scope not in caller.scopes:
+            raise PermissionDeniedException(
+                detail=f"the API key {caller.name!r} lacks the scope {scope} "
+                f"({SCOPE_TEXT[scope]}), which {connection.scope['method']} {connection.url.path}"
+                " needs: ask an operator for a key with it"
+            )
     connection.state.caller = caller
 
 
@@ -196,6 +196,19 @@ async def admin_user(connection: ASGIConnection) -> str | None:
         .first()
     )
     return None if user is None else user["username"]
+
+
+async def require_key_or_admin(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    """Litestar guard: an API key with the handler's scopes, or an admin session."""
+    if _bearer(connection) is not None:
+        await require_api_key(connection, handler)
+        return
+    if await admin_user(connection) is not None:
+        return
+    raise NotAuthorizedException(
+        detail="this needs an API key ('Authorization: Bearer <key>') or an admin login",
+        headers=CHALLENGE,
+    )
 
 
 async def require_reader(connection: ASGIConnection, handler: BaseRouteHandler) -> None:

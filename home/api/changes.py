@@ -88,7 +88,7 @@ class ChangesController(Controller):
     tags = ["changes"]
     guards = [require_reader]
     # An API key reading them needs the scope `read` (a token or an admin session none).
-    opt = {"scope": "read"}
+    opt = {"scopes": ("read",)}
 
     @get("/", summary="Changes after a cursor, oldest first", responses=ERRORS)
     async def changes(

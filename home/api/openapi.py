@@ -10,7 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Litestar
-from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, Reference, Schema
+from litestar.openapi.spec import (
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    Reference,
+    RequestBody,
+    Schema,
+)
 
 from home.roster.validation import known_zones
 
@@ -73,6 +79,33 @@ def activity_csv(app: Litestar) -> None:
             description="`member_id,real_name,tz,bucket,seconds`, one line per member and bucket",
         )
     )
+
+
+def import_csv_body(app: Litestar) -> None:
+    """`POST /api/imports` takes the file itself as its body (`text/csv`), read as a stream."""
+    operation = app.openapi_schema.paths["/api/imports"].post
+    operation.request_body = RequestBody(
+        content={
+            "text/csv": OpenAPIMediaType(
+                schema=Schema(
+                    type="string",  # type: ignore[arg-type]
+                    description="A Toggl Track or Clockify detailed CSV export, or the roster's "
+                    "periods.csv, in UTF-8, header first",
+                )
+            )
+        },
+        required=True,
+    )
+
+
+def export_zip(app: Litestar) -> None:
+    """`GET /api/export` answers a zip file."""
+    response = app.openapi_schema.paths["/api/export"].get.responses["200"]
+    response.content = {
+        "application/zip": OpenAPIMediaType(
+            schema=Schema(type="string", format="binary")  # type: ignore[arg-type]
+        )
+    }
 
 
 def document_edge_errors(app: Litestar) -> None:

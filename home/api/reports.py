@@ -274,7 +274,7 @@ class ReportsController(Controller):
     tags = ["reports"]
     guards = [require_reader]
     # An API key reading them needs the scope `read` (a token or an admin session none).
-    opt = {"scope": "read"}
+    opt = {"scopes": ("read",)}
 
     @get("/activity", summary="Seconds active per day or week", responses=ERRORS)
     async def activity(

@@ -127,7 +127,7 @@ class WebhooksController(Controller):
     tags = ["webhooks"]
     guards = [require_api_key]
     # Every operation needs the scope `admin`.
-    opt = {"scope": "admin"}
+    opt = {"scopes": ("admin",)}
     security = [{"ApiKey": ["admin"]}]
     request_max_body_size = MAX_BODY_BYTES
 

@@ -47,9 +47,9 @@ MemberRow = tuple[str, str, str]
 """`(id, real_name, tz)` of a member to insert."""
 SpanRow = tuple[str, int, int]
 """`(member id, start, end)` of a period to insert, in whole Unix seconds."""
-PeriodRow = tuple[int | None, str, datetime, datetime | None]
+PeriodRow = tuple[int | None, str, float, float | None]
 """`(id or None for the next, member id, start, end or None while running)` of a period to
-insert as given (an import's), times aware."""
+insert as given (an import's), times in Unix seconds to the microsecond."""
 
 
 class Rule(Enum):

@@ -452,8 +452,8 @@ class PostgresBatchWriter(BatchWriter):
         await self.connection.execute(
             "INSERT INTO activity_period (id, member, start_time, end_time) "
             "SELECT coalesce(t.id, nextval(pg_get_serial_sequence('activity_period', 'id'))), "
-            "t.member, t.start_time, t.end_time "
-            "FROM unnest($1::int[], $2::uuid[], $3::timestamptz[], $4::timestamptz[]) "
+            "t.member, to_timestamp(t.start_time), to_timestamp(t.end_time) "
+            "FROM unnest($1::int[], $2::uuid[], $3::float8[], $4::float8[]) "
             "AS t(id, member, start_time, end_time)",
             [row[0] for row in periods],
             [row[1] for row in periods],

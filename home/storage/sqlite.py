@@ -545,12 +545,29 @@ INSERT_PERIODS = (
     "datetime(json_extract(value, '$[1]'), 'unixepoch') || '+00:00', "
     "datetime(json_extract(value, '$[2]'), 'unixepoch') || '+00:00' FROM json_each(?)"
 )
-# An import's periods, times as Piccolo stores them (to the microsecond), ids where given.
+# An import's periods, ids where given. A time is whole Unix seconds, which SQLite writes as
+# Piccolo stores them, or (with a fraction) Piccolo's text already.
+_GIVEN_TIME = (
+    "CASE json_type(value, '$[{n}]') WHEN 'integer' THEN "
+    "datetime(json_extract(value, '$[{n}]'), 'unixepoch') || '+00:00' "
+    "ELSE json_extract(value, '$[{n}]') END"
+)
 INSERT_GIVEN_PERIODS = (
     "INSERT INTO activity_period (id, member, start_time, end_time) "
     "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
-    "json_extract(value, '$[2]'), json_extract(value, '$[3]') FROM json_each(?)"
+    f"{_GIVEN_TIME.format(n=2)}, {_GIVEN_TIME.format(n=3)} FROM json_each(?)"
 )
+
+
+def _given_time(seconds: float | None) -> int | str | None:
+    if seconds is None:
+        return None
+    whole = int(seconds)
+    if whole == seconds:
+        return whole
+    return to_stored(datetime.fromtimestamp(seconds, UTC))
+
+
 _encode_json = msgspec.json.Encoder().encode
 
 
@@ -620,7 +637,7 @@ class SQLiteBatchWriter(BatchWriter):
 
     async def write_periods(self, periods: list[PeriodRow]) -> None:
         rows = [
-            (period_id, member, to_stored(start), None if end is None else to_stored(end))
+            (period_id, member, _given_time(start), _given_time(end))
             for period_id, member, start, end in periods
         ]
         await self.connection.execute(INSERT_GIVEN_PERIODS, (_encode_json(rows).decode(),))

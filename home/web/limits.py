@@ -9,6 +9,15 @@ from home.web.http import send_error
 MAX_URL_BYTES = 8 * 1024
 MAX_HEADER_BYTES = 32 * 1024
 MAX_BODY_BYTES = 1024 * 1024
+# An import's CSV (POST /api/imports) may be a whole tracker's history: 300,000 rows of a
+# Toggl export are about 40 MB. Its handler spools the body to a temporary file.
+IMPORT_PATH = "/api/imports"
+MAX_IMPORT_BYTES = 256 * 1024 * 1024
+
+
+def body_limit(scope: Scope) -> int:
+    """The largest body a request to this path may send."""
+    return MAX_IMPORT_BYTES if scope["path"] == IMPORT_PATH else MAX_BODY_BYTES
 
 
 def refusal(scope: Scope, header_bytes: int, declared: int | None) -> tuple[int, str] | None:
@@ -24,8 +33,8 @@ def refusal(scope: Scope, header_bytes: int, declared: int | None) -> tuple[int,
         return 431, f"the headers are {header_bytes:,} bytes; the limit is {MAX_HEADER_BYTES:,}"
     if declared is not None and declared < 0:
         return 400, "Content-Length must be a whole number of bytes"
-    if declared is not None and declared > MAX_BODY_BYTES:
-        return 413, _too_large(declared)
+    if declared is not None and declared > body_limit(scope):
+        return 413, _too_large(declared, body_limit(scope))
     return None
 
 
@@ -38,6 +47,7 @@ async def call_with_body_limit(app: ASGIApp, scope: Scope, receive: Receive, sen
     received = 0
     too_large = False
     started = False
+    limit = body_limit(scope)
 
     async def limited_receive() -> Message:
         nonlocal received, too_large
@@ -46,7 +56,7 @@ async def call_with_body_limit(app: ASGIApp, scope: Scope, receive: Receive, sen
         message = await receive()
         if message["type"] == "http.request":
             received += len(message.get("body", b""))
-            if received > MAX_BODY_BYTES:
+            if received > limit:
                 too_large = True
                 return {"type": "http.disconnect"}
         return message
@@ -65,8 +75,8 @@ async def call_with_body_limit(app: ASGIApp, scope: Scope, receive: Receive, sen
         if not too_large:
             raise
     if too_large and not started:
-        await send_error(send, 413, _too_large(received))
+        await send_error(send, 413, _too_large(received, limit))
 
 
-def _too_large(size: int) -> str:
-    return f"the request body is over {size:,} bytes; the limit is {MAX_BODY_BYTES:,}"
+def _too_large(size: int, limit: int) -> str:
+    return f"the request body is over {size:,} bytes; the limit is {limit:,}"

@@ -155,7 +155,10 @@ def _fuzz(operation, mode: GenerationMode, url: str, auth: dict[str, str]) -> No
 def test_api_answers_every_generated_request_as_documented(fuzzed_server, label):
     server, auth = fuzzed_server
     operation = OPERATIONS[label]
-    _fuzz(operation, GenerationMode.POSITIVE, server.url, auth)
+    # An import's body is a tracker's CSV export, which a schema can only call text: valid
+    # bodies cannot be generated (its refusals are tested in tests/transfer/test_imports.py).
+    if label != "POST /api/imports":
+        _fuzz(operation, GenerationMode.POSITIVE, server.url, auth)
     # Invalid input (wrong types, out-of-range values) only exists where there is input.
     if _has_parameters(operation):
         _fuzz(operation, GenerationMode.NEGATIVE, server.url, auth)

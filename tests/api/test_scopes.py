@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -18,13 +19,16 @@ from home.roster.tables import ActivityPeriod, ApiKey, AuditEntry, Closing, Memb
 from tests.conftest import migrate
 from tests.factories import make_member, make_period
 from tests.support.client_system import ClientSystem
+from tests.support.exports import TimeEntry, toggl_csv
 
 START = "2026-11-30T09:00:00Z"
 END = "2026-11-30T10:00:00Z"
 
 
-def operations(member: str, endpoint: int) -> list[tuple[str, str, str, object]]:
-    """Every operation of the API an API key may call: (scope it needs, method, path, body)."""
+def operations(member: str, endpoint: int) -> list[tuple[Any, str, str, object]]:
+    """Every operation of the API an API key may call: (the scope it needs, or the scopes,
+    method, path, body: JSON, or CSV text)."""
+    imported = toggl_csv([TimeEntry("IMPORTED", "2026-11-20", "09:00", "2026-11-20", "10:00")])
     return [
         ("read", "GET", f"/api/members/{member}", None),
         ("read", "GET", "/api/reports/activity", None),
@@ -50,7 +54,17 @@ def operations(member: str, endpoint: int) -> list[tuple[str, str, str, object]]
         ("admin", "POST", f"/api/webhooks/{endpoint}/secret", None),
         ("admin", "DELETE", f"/api/webhooks/{endpoint}", None),
         ("admin", "POST", "/api/closing", {"until": "2026-11-01T00:00:00Z"}),
+        (("members:write", "sessions:write"), "POST", "/api/imports", imported),
+        ("read", "GET", "/api/export", None),
     ]
+
+
+async def call(http: httpx.AsyncClient, method: str, path: str, body: object, headers: dict):
+    if isinstance(body, str):
+        return await http.request(
+            method, path, content=body, headers={**headers, "content-type": "text/csv"}
+        )
+    return await http.request(method, path, json=body, headers=headers)
 
 
 async def stored() -> list[object]:
@@ -125,19 +139,21 @@ async def test_each_operation_is_refused_without_its_scope_and_nothing_is_writte
         for method, path in api_operations(open_app)
     }, "an operation of the API is missing here"
     for scope, method, path, body in listed:
-        others = [other for other in SCOPES if other != scope]
-        lacking = await ClientSystem.register(open_app, adapter, scopes=others)
-        before = await stored()
-        refused = await open_app.request(method, path, json=body, headers=lacking.headers())
-        assert refused.status_code == 403, (scope, method, path, refused.text)
-        assert f"lacks the scope {scope}" in refused.json()["error"]
-        assert f"{method} {path}" in refused.json()["error"]
-        assert await stored() == before, (method, path)
-        holding = await ClientSystem.register(open_app, adapter, scopes=[scope])
+        needed = scope if isinstance(scope, tuple) else (scope,)
+        for missing in needed:
+            others = [other for other in SCOPES if other != missing]
+            lacking = await ClientSystem.register(open_app, adapter, scopes=others)
+            before = await stored()
+            refused = await call(open_app, method, path, body, lacking.headers())
+            assert refused.status_code == 403, (missing, method, path, refused.text)
+            assert f"lacks the scope {missing}" in refused.json()["error"]
+            assert f"{method} {path}" in refused.json()["error"]
+            assert await stored() == before, (method, path)
+        holding = await ClientSystem.register(open_app, adapter, scopes=list(needed))
         if path.endswith("/stream"):
             status = await answer_status(open_app, method, path, holding.headers())
         else:
-            allowed = await open_app.request(method, path, json=body, headers=holding.headers())
+            allowed = await call(open_app, method, path, body, holding.headers())
             status = allowed.status_code
             assert status in (200, 201, 204), (scope, method, path, allowed.text)
         assert status in (200, 201, 204), (scope, method, path)
