@@ -57,7 +57,7 @@ screenshots: install-dev ## Refresh the admin screenshots in docs/ (real server 
 	$(BIN)/python -m tests.e2e.screenshots
 
 .PHONY: bench
-bench: install-dev ## Benchmark /fetch/ (1,000 and 100,000 members) against stored bytes; needs wrk
+bench: install-dev ## Benchmark /fetch/ (1,000 and 100,000 members) against stored bytes, then imports and copy_to against populate; needs wrk
 	$(BIN)/python -m bench.run
 
 .PHONY: lint

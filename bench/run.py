@@ -22,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import transfer
 from home.tooling.servers import free_port
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -199,6 +200,9 @@ def main() -> None:
     parser.add_argument("--uncached", type=int, default=200, help="uncached requests (200)")
     parser.add_argument("--large", type=int, default=100_000, help="members in the large case")
     parser.add_argument("--port", type=int, default=int(os.environ.get("BENCH_PORT", 8180)))
+    parser.add_argument(
+        "--no-transfer", action="store_true", help="skip the import and copy_to lines"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit(
@@ -335,6 +339,8 @@ def main() -> None:
             f"\n## populate {args.large:,} members x 3 periods (SQLite): "
             f"{populate_seconds:.2f} s wall for the whole CLI run; it said: {populate_output}"
         )
+        if not args.no_transfer:
+            transfer.main(["--people", str(args.large)])
         print(f"# load average after: {os.getloadavg()[0]:.2f}")
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 from piccolo.conf.apps import AppConfig, Command
 
 from home.changes.tables import WebhookAttempt, WebhookEndpoint, WebhookRedelivery
+from home.commands.copy_to import copy_to
 from home.commands.ensure_admin import ensure_admin
 from home.commands.export import export
 from home.commands.import_file import import_file
@@ -36,5 +37,6 @@ APP_CONFIG = AppConfig(
         Command(callable=new_staff),
         Command(callable=import_file, command_name="import"),
         Command(callable=export),
+        Command(callable=copy_to),
     ],
 )

@@ -143,7 +143,9 @@ def activity(
         if found_seconds:
             labels = calendars[member_tz if tz == "member" else tz][0].labels
             for index in sorted(found_seconds):
-                value = round(found_seconds[index] * unit)
+                # To the millisecond first: SQLite's day fractions carry a few microseconds
+                # of error, which must not tip a half second the other way than PostgreSQL.
+                value = round(round(found_seconds[index] * unit, 3))
                 if value:
                     key = labels[index]
                     buckets[key] = value
