@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import functools
 import gc
+import itertools
 import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import ParamSpec
 from zoneinfo import ZoneInfo
@@ -77,7 +78,15 @@ class Person:
     member_id: str
     tz: str
     created: bool
-    spelled: set[str] = field(default_factory=set)
+    # Other spellings seen in the file (None while there is none: most people have one).
+    spelled: set[str] | None = None
+
+    def spelled_as(self, name: str) -> None:
+        if name != self.name:
+            if self.spelled is None:
+                self.spelled = set()
+            self.spelled.add(name)
+
     periods: int = 0
 
 
@@ -103,11 +112,7 @@ class ImportSummary:
                 "member_id": person.member_id,
                 "tz": person.tz,
                 "periods": person.periods,
-                **(
-                    {"also_spelled": sorted(person.spelled - {person.name})}
-                    if len(person.spelled) > 1
-                    else {}
-                ),
+                **({"also_spelled": sorted(person.spelled)} if person.spelled else {}),
             }
 
         return {
@@ -292,7 +297,7 @@ def _person(
             if person is None:
                 real_name, zone = members.by_id[member_id]
                 person = people[member_id] = Person(real_name, member_id, zone, created=False)
-            person.spelled.add(name)
+            person.spelled_as(name)
             return person
         if len(found) > 1:
             return (
@@ -309,7 +314,7 @@ def _person(
         member_id = made[key] = str(uuid.uuid4())
         people[member_id] = Person(name.strip(), member_id, tz or "UTC", created=True)
     person = people[member_id]
-    person.spelled.add(name)
+    person.spelled_as(name)
     return person
 
 
@@ -373,7 +378,9 @@ def _tool_rows(
     zones: dict[str, tzinfo] = {}
     # (date text, time text, zone) -> the instant's two readings (fold 0 and 1), or why none.
     instants: dict[tuple[str, str, str], tuple[float, float] | str] = {}
-    for line, person, start_date, start_time, end_date, end_time in pending:
+    # Each row becomes its span in place (or None when bad): the file's rows are held once.
+    for index, (line, person, start_date, start_time, end_date, end_time) in enumerate(pending):
+        pending[index] = None  # type: ignore[call-overload]
         zone_name = tz or person.tz
         readings = []
         for date_text, time_text in ((start_date, start_time), (end_date, end_time)):
@@ -395,9 +402,16 @@ def _tool_rows(
             continue
         # A time the clocks pass twice: the first reading, or for the end the first not
         # before the start.
-        spans.append(
-            (line, person.member_id, start[0], end[0] if end[0] >= start[0] else end[1], None, "")
+        pending[index] = (  # type: ignore[call-overload]
+            line,
+            person.member_id,
+            start[0],
+            end[0] if end[0] >= start[0] else end[1],
+            None,
+            "",
         )
+    spans.extend(span for span in pending if span is not None)  # type: ignore[misc]
+    del pending
     return order
 
 
@@ -491,11 +505,10 @@ async def _check_spans(
 ) -> None:
     """Every rule a period obeys, for the file's periods among themselves and against the
     roster's: years, order, the closing, overlaps, one running session, unused ids."""
-    # Per member: start, end (far in the future while running), the file's line (None: the
-    # roster's own period), whether it runs, and the file it came from.
-    by_member: dict[str, list[tuple[float, float, int | None, bool, str]]] = {}
     until = None if closed is None else closed.timestamp()
-    for line, member_id, start, end, _, where in spans:
+    kept: list[Span] = []
+    for span in spans:
+        line, _, start, end, _, where = span
         problem = None
         for label, moment in (("start", start), ("end", end)):
             if moment is not None and not EARLIEST <= moment < LATEST:
@@ -509,14 +522,13 @@ async def _check_spans(
             )
         if problem:
             bad.append(BadRow(line, problem, where))
-            continue
-        periods = by_member.get(member_id)
-        if periods is None:
-            periods = by_member[member_id] = []
-        periods.append((start, FAR_FUTURE if end is None else end, line, end is None, where))
-    existing = await _existing_periods([p for p in by_member if not people[p].created])
-    for member_id, periods in existing.items():
-        by_member[member_id].extend(periods)
+        else:
+            kept.append(span)
+    # Each member's periods in order of start (the file's, sorted once, with the roster's).
+    kept.sort(key=lambda span: (span[1], span[2]))
+    existing = await _existing_periods(
+        [member_id for member_id, person in people.items() if not person.created]
+    )
     ids = [span[4] for span in spans if span[4] is not None]
     if ids:
         taken = set(await _taken_ids(ids))
@@ -525,9 +537,17 @@ async def _check_spans(
                 bad.append(
                     BadRow(span[0], f"period id {span[4]} is in the roster already", span[5])
                 )
-    for member_id, periods in by_member.items():
+    for member_id, group in itertools.groupby(kept, key=lambda span: span[1]):
+        # start, end (far in the future while running), the file's line (None: the roster's
+        # own period), whether it runs, and the file it came from.
+        periods = [
+            (start, FAR_FUTURE if end is None else end, line, end is None, where)
+            for line, _, start, end, _, where in group
+        ]
+        if member_id in existing:
+            periods += existing[member_id]
+            periods.sort(key=lambda period: (period[0], period[1]))
         name = people[member_id].name
-        periods.sort(key=lambda period: (period[0], period[1]))
         reach: tuple[float, int | None, str] | None = None
         running: tuple[int | None, str] | None = None
         for start, end, line, is_running, where in periods:
