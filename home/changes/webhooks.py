@@ -107,10 +107,44 @@ class Target:
     """The name to present for TLS (https), which the certificate must match."""
 
 
+# IPv6 prefixes that carry an IPv4 address in their last 32 bits, which a gateway reaches:
+# NAT64 (RFC 6052's well-known prefix, RFC 8215's local-use one) and the deprecated
+# IPv4-compatible addresses.
+EMBEDDING_IPV4 = (
+    ipaddress.ip_network("64:ff9b::/96"),
+    ipaddress.ip_network("64:ff9b:1::/48"),
+    ipaddress.ip_network("::/96"),
+)
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, str] | None:
+    """The IPv4 address an IPv6 address leads to, and how, if it leads to one."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped, "an IPv4-mapped address"
+    if ip.sixtofour is not None:
+        return ip.sixtofour, "a 6to4 address"
+    if ip.teredo is not None:
+        return ip.teredo[1], "a Teredo address"
+    for network in EMBEDDING_IPV4:
+        if ip in network and int(ip) > 0xFFFF:  # not ::1 or ::, which are themselves
+            how = (
+                "an IPv4-compatible address"
+                if network.prefixlen == 96 and not int(network.network_address)
+                else "a NAT64 address"
+            )
+            return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF), how
+    return None
+
+
 def _refusal(address: str) -> str | None:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address) and (embedded := _embedded_ipv4(ip)) is not None:
+        inner, how = embedded
+        refused = _refusal(str(inner))
+        if refused is not None:
+            return f"{refused} inside {how}"
+        if ip.ipv4_mapped is not None:
+            return None  # the IPv4 address itself, which is public
     if ip.is_loopback:
         return "a loopback address"
     if ip.is_link_local:  # 169.254.169.254, the cloud metadata service, is one

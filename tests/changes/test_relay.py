@@ -282,11 +282,25 @@ async def test_an_operator_can_send_a_change_again(app, adapter):
         ("http://[::ffff:127.0.0.1]/", "loopback"),
         ("http://100.64.0.1/", "private or reserved"),
         ("http://0.0.0.0/", "private or reserved"),
+        # IPv6 addresses that lead to an IPv4 one through a gateway or a tunnel.
+        ("http://[2002:7f00:1::1]/", "loopback address inside a 6to4 address"),
+        ("http://[2002:a9fe:a9fe::]/", "link-local address .* inside a 6to4 address"),
+        ("http://[64:ff9b::a9fe:a9fe]/", "link-local address .* inside a NAT64 address"),
+        ("http://[64:ff9b:1::a00:1]/", "private or reserved address inside a NAT64 address"),
+        ("http://[::7f00:1]/", "loopback address inside an IPv4-compatible address"),
+        ("http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/", "loopback address inside a Teredo"),
     ],
 )
 async def test_private_addresses_are_refused(url, reason):
     with pytest.raises(RefusedAddress, match=reason):
         await check_url(url, allow_private=False)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://[2002:5db8:d822::1]/", "http://[64:ff9b::5db8:d822]/", "http://93.184.216.34/"]
+)
+async def test_public_addresses_pass_however_they_are_written(url):
+    assert (await check_url(url, allow_private=False)).url == url
 
 
 async def test_a_name_that_resolves_privately_is_refused_at_registration_and_delivery(app, adapter):
