@@ -11,6 +11,7 @@ the counts), which the change feed shows as one `roster.bulk` change.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import gc
 import itertools
@@ -45,6 +46,9 @@ from home.transfer.formats import (
 
 P = ParamSpec("P")
 BATCH = 20_000
+# A large import reads and checks its rows on the server's event loop: it lets other requests
+# in between every this many rows (a few milliseconds of work).
+YIELD_EVERY = 2_000
 # How many bad rows a refusal lists (it counts them all).
 LISTED = 100
 # How many people the summary names in each list (it counts them all).
@@ -228,9 +232,11 @@ async def import_roster(
         kind = kind or found
         where = name if len(files) > 1 else ""
         if found == "roster":
-            _roster_rows(read_roster(rows, header, bad, where), members, people, spans, bad, where)
+            await _roster_rows(
+                read_roster(rows, header, bad, where), members, people, spans, bad, where
+            )
         else:
-            order_used = _tool_rows(
+            order_used = await _tool_rows(
                 read_entries(rows, header, found, bad),
                 members,
                 people,
@@ -318,7 +324,7 @@ def _person(
     return person
 
 
-def _tool_rows(
+async def _tool_rows(
     entries: Iterator[RawEntry],
     members: _Members,
     people: dict[str, Person],
@@ -340,6 +346,8 @@ def _tool_rows(
     ambiguous: int | None = None
     pending: list[tuple[int, Person, str, str, str, str]] = []
     for line, name, start_date, start_time, end_date, end_time in entries:
+        if not line % YIELD_EVERY:
+            await asyncio.sleep(0)
         person = persons.get(name)
         if person is None:
             person = persons[name] = _person(name, members, people, made, tz)
@@ -380,6 +388,8 @@ def _tool_rows(
     instants: dict[tuple[str, str, str], tuple[float, float] | str] = {}
     # Each row becomes its span in place (or None when bad): the file's rows are held once.
     for index, (line, person, start_date, start_time, end_date, end_time) in enumerate(pending):
+        if not index % YIELD_EVERY:
+            await asyncio.sleep(0)
         pending[index] = None  # type: ignore[call-overload]
         zone_name = tz or person.tz
         readings = []
@@ -458,7 +468,7 @@ def _readings(
     return first.timestamp(), naive.replace(tzinfo=zone, fold=1).timestamp()
 
 
-def _roster_rows(
+async def _roster_rows(
     entries: Iterator[RosterEntry],
     members: _Members,
     people: dict[str, Person],
@@ -467,6 +477,8 @@ def _roster_rows(
     where: str,
 ) -> None:
     for entry in entries:
+        if not entry.line % YIELD_EVERY:
+            await asyncio.sleep(0)
         person = people.get(entry.member_id)
         if person is None:
             try:
@@ -507,7 +519,9 @@ async def _check_spans(
     roster's: years, order, the closing, overlaps, one running session, unused ids."""
     until = None if closed is None else closed.timestamp()
     kept: list[Span] = []
-    for span in spans:
+    for index, span in enumerate(spans):
+        if not index % YIELD_EVERY:
+            await asyncio.sleep(0)
         line, _, start, end, _, where = span
         problem = None
         for label, moment in (("start", start), ("end", end)):
@@ -537,7 +551,9 @@ async def _check_spans(
                 bad.append(
                     BadRow(span[0], f"period id {span[4]} is in the roster already", span[5])
                 )
-    for member_id, group in itertools.groupby(kept, key=lambda span: span[1]):
+    for count, (member_id, group) in enumerate(itertools.groupby(kept, key=lambda span: span[1])):
+        if not count % YIELD_EVERY:
+            await asyncio.sleep(0)
         # start, end (far in the future while running), the file's line (None: the roster's
         # own period), whether it runs, and the file it came from.
         periods = [

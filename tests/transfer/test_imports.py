@@ -13,6 +13,7 @@ import pytest
 from home.roster import closing
 from home.roster.tables import ActivityPeriod, AuditEntry, Member
 from home.tooling import cli
+from home.transfer import imports
 from home.transfer.imports import ImportRefused, import_roster
 from tests.factories import make_member, make_period
 from tests.support.client_system import ClientSystem
@@ -272,3 +273,24 @@ async def test_a_key_limited_to_members_cannot_import(db, adapter, client):
     )
     assert refused.status_code == 403 and "limited to some members" in refused.json()["error"]
     assert await ActivityPeriod.count() == 0
+
+
+async def test_a_large_import_lets_other_requests_in_as_it_reads(db, adapter, monkeypatch):
+    """The rows are read and checked on the server's event loop: it yields at least every
+    YIELD_EVERY rows in each pass, so other requests do not wait for the whole file."""
+    rows = 10_000
+    text = toggl_csv(
+        [TimeEntry(f"P{n}", "2026-03-02", "09:00", "2026-03-02", "10:00") for n in range(rows)]
+    )
+    yields = []
+    real_sleep = asyncio.sleep
+
+    async def counting(delay, *args):
+        if delay == 0:
+            yields.append(1)
+        return await real_sleep(delay, *args)
+
+    monkeypatch.setattr(imports.asyncio, "sleep", counting)
+    await run_import(adapter, text, dry_run=True)
+    passes = 4  # reading, converting times, checking rules, checking overlaps per member
+    assert len(yields) >= passes * (rows // imports.YIELD_EVERY)
