@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 from standardwebhooks.webhooks import Webhook
 
 from home.changes.feed import CHANGE_TYPES, decode_cursor
@@ -176,6 +177,12 @@ def split_url(url: Any) -> tuple[str, str, int]:
         raise WebhookError("url must not hold a user name or password: sign with the secret")
     if any(character.isspace() for character in url):
         raise WebhookError("url must not contain spaces")
+    if any(ord(character) < 32 or ord(character) == 127 for character in url):
+        raise WebhookError("url must not contain control characters (such as NUL)")
+    try:
+        httpx.URL(url)  # what deliveries will send: refused now rather than at each attempt
+    except (httpx.InvalidURL, ValueError) as error:
+        raise WebhookError(f"url {url[:100]!r} cannot be sent to: {error}") from None
     return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
 

@@ -341,6 +341,8 @@ async def test_a_name_that_resolves_privately_is_refused_at_registration_and_del
         ("https://user:pw@example.com/", "must not hold a user name or password"),
         ("https:///nohost", "has no host name"),
         ("", "url must be the endpoint's address"),
+        ("http://6\x00/", "must not contain control characters"),
+        ("http://exa\x7fmple.com/", "must not contain control characters"),
     ],
 )
 async def test_urls_that_cannot_be_used_are_refused(url, says):
