@@ -16,7 +16,7 @@ import msgspec
 from home.api.collector import collector_paused
 from home.api.query import FetchQuery, Position, encode_cursor
 from home.api.schemas import FullThrottleMember, MemberOut, Period
-from home.roster.timefmt import format_fullthrottle, zone_named
+from home.roster.timefmt import zone_hours
 from home.storage import Snapshot
 from home.storage.base import StoredTimes, UnusualTime
 
@@ -37,6 +37,7 @@ class _Shaper:
         self.fullthrottle = style == "fullthrottle"
         self.times = times
         self.seed_periods = times.seed_periods(Period)
+        self.fullthrottle_periods = times.fullthrottle_periods(Period)
 
     def member(self, row: Sequence[Any]) -> MemberOut | FullThrottleMember:
         member_id, real_name, tz, stored = row[0], row[1], row[2], row[3]
@@ -53,16 +54,16 @@ class _Shaper:
     def _fullthrottle(
         self, member_id: str, real_name: str, tz: str, stored: Any
     ) -> FullThrottleMember:
-        times = self.times
-        zone = zone_named(tz)
-        to_datetime = times.to_datetime
-        periods = [
-            Period(
-                format_fullthrottle(to_datetime(start), zone),
-                format_fullthrottle(to_datetime(end), zone),
-            )
-            for start, end in times.in_order(times.periods(stored))
-        ]
+        hours = zone_hours(tz)
+        try:
+            periods = self.fullthrottle_periods(stored, hours)
+        except UnusualTime:
+            times = self.times
+            written = times.fullthrottle
+            periods = [
+                Period(written(start, hours), written(end, hours))
+                for start, end in times.in_order(times.periods(stored))
+            ]
         return FullThrottleMember(member_id, real_name, tz, periods)
 
 

@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 
 from piccolo.querystring import QueryString
 
+from home.roster.timefmt import ZoneHours
 from home.settings import Settings
 
 T = TypeVar("T")
@@ -166,6 +167,10 @@ class StoredTimes(ABC):
     def to_datetime(self, value: Any) -> datetime:
         """The stored time as an aware datetime in UTC."""
 
+    def fullthrottle(self, value: Any, hours: ZoneHours) -> str:
+        """The stored time as the fullthrottle style writes it in `hours`' zone."""
+        return hours.written(self.to_datetime(value).timestamp())
+
     @abstractmethod
     def seed(self, value: Any) -> str:
         """The stored time as the seed document writes it: `June 05 2020 09:07` (UTC)."""
@@ -192,6 +197,18 @@ class StoredTimes(ABC):
         seed = self.seed_formatter()
         periods = self.periods
         return lambda value: [make(seed(start), seed(end)) for start, end in periods(value)]
+
+    def fullthrottle_periods(
+        self, make: Callable[[str, str], T]
+    ) -> Callable[[Any, ZoneHours], list[T]]:
+        """For one render: a member's periods column to `make(start text, end text)` per
+        period, written in the member's zone (`ZoneHours`), in order. Raises `UnusualTime`
+        where a stored form needs `in_order` and `fullthrottle`."""
+        written, periods, in_order = self.fullthrottle, self.periods, self.in_order
+        return lambda value, hours: [
+            make(written(start, hours), written(end, hours))
+            for start, end in in_order(periods(value))
+        ]
 
 
 class UnusualTime(ValueError):
