@@ -145,7 +145,12 @@ def _fuzz(operation, mode: GenerationMode, url: str, auth: dict[str, str]) -> No
         if key := (case.headers or {}).get("Idempotency-Key"):
             # A key reused with another body is a documented 422; each request gets its own.
             case.headers["Idempotency-Key"] = f"{key[:200]}-{uuid.uuid4()}"
-        response = case.call_and_validate(base_url=url, headers=auth, timeout=30)
+        response = case.call(base_url=url, headers=auth, timeout=30)
+        if mode is GenerationMode.NEGATIVE and response.status_code == 413:
+            # A body over the endpoint's limit is refused before it is read (documented, and
+            # a refusal): whatever else is wrong with it is never looked at.
+            return
+        case.validate_response(response, headers=auth)
         assert response.status_code < 500, response.text
 
     check()
