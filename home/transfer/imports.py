@@ -345,6 +345,7 @@ async def _tool_rows(
     proof: dict[str, int] = {}
     ambiguous: int | None = None
     pending: list[tuple[int, Person, str, str, str, str]] = []
+    shared: dict[str, str] = {}
     for line, name, start_date, start_time, end_date, end_time in entries:
         if not line % YIELD_EVERY:
             await asyncio.sleep(0)
@@ -380,8 +381,18 @@ async def _tool_rows(
         if problem is not None:
             bad.append(BadRow(line, problem))
             continue
-        # The texts kept are the caches' own, so equal texts share one string.
-        pending.append((line, person, start_date, start_time, end_date, end_time))
+        # Equal texts share one string (the first row's): the rows hold no copies.
+        texts = shared.setdefault
+        pending.append(
+            (
+                line,
+                person,
+                texts(start_date, start_date),
+                texts(start_time, start_time),
+                texts(end_date, end_date),
+                texts(end_time, end_time),
+            )
+        )
     order = _day_order(date_order, proof, ambiguous)
     zones: dict[str, tzinfo] = {}
     # (date text, time text, zone) -> the instant's two readings (fold 0 and 1), or why none.
